@@ -1,0 +1,12 @@
+"""sktinycnn: a tiny convolutional network as a scikit-learn regressor.
+
+The network of the "Only Numpy" CNN tutorial (image -> 2-D convolution ->
+tanh -> flatten -> dense -> logistic sigmoid), trained by gradient descent,
+as :class:`TinyConvRegressor`.
+"""
+
+__version__ = "0.1.0"
+
+from ._estimator import TinyConvRegressor  # noqa: E402
+
+__all__ = ["TinyConvRegressor", "__version__"]

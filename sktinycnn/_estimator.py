@@ -1,0 +1,996 @@
+"""TinyConvRegressor: validation, initialisation and the training loop.
+
+The math lives in :mod:`._network` (forward/backward/loss) and
+:mod:`._optimizers` (update rules); this module joins them into a
+scikit-learn regressor.
+"""
+
+import copy
+import numbers
+import sys
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils.validation import (
+    check_array,
+    check_is_fitted,
+    check_scalar,
+    validate_data,
+)
+
+from . import __version__
+from ._conv import conv_output_shape
+from ._images import as_images, resolve_image_shape, resolve_kernel_size
+from ._network import (
+    forward,
+    hidden_forward,
+    initialize_params,
+    loss_and_gradients,
+)
+from ._optimizers import (
+    decay_on_plateau,
+    init_optimizer_state,
+    scheduled_learning_rate,
+    update_params,
+)
+
+try:  # scikit-learn >= 1.9 has a callback API; older versions simply lack it.
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+except ImportError:  # pragma: no cover - exercised on scikit-learn < 1.9
+
+    class CallbackSupportMixin:  # noqa: D101 - empty stand-in
+        pass
+
+    def with_callbacks(method):  # noqa: D103 - identity stand-in
+        return method
+
+
+__all__ = ["TinyConvRegressor"]
+
+#: Targets are mapped into this part of the sigmoid's range when scale_target=True:
+#: far enough from 0 and 1 that the sigmoid is not saturated at the extremes.
+TARGET_RANGE = (0.1, 0.9)
+
+#: predict and feature_maps process at most this many patch values at once,
+#: which bounds their extra memory whatever the number of images.
+_PREDICT_CHUNK_VALUES = 2**21
+
+_SOLVERS = ("sgd", "adam")
+_PADDINGS = ("valid", "same")
+_SCHEDULES = ("constant", "invscaling", "adaptive")
+
+
+def _check_option(value, name, options):
+    if not (isinstance(value, str) and value in options):
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}."
+        )
+
+
+def _check_bool(value, name):
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool (True or False); got {value!r}.")
+
+
+class TinyConvRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
+    """Tiny convolutional network regressor: conv -> tanh -> dense -> sigmoid.
+
+    The network of the "Only Numpy: Implementing Convolutional Neural Network"
+    tutorial as a scikit-learn regressor: each image goes through a 2-D true
+    convolution (``scipy.signal.convolve2d`` semantics, summed over channels)
+    with ``n_filters`` kernels, a tanh, a flatten, a dense layer with one
+    output per target and a logistic sigmoid. It is trained on half squared
+    error by mini-batch SGD or Adam, with the training controls of
+    :class:`~sklearn.neural_network.MLPRegressor`.
+
+    Because the output is a sigmoid, each target is by default mapped from its
+    training range into ``[0.1, 0.9]`` and mapped back at predict time
+    (``scale_target=True``); predictions therefore stay within about 12.5% of
+    the training range beyond its ends.
+
+    Parameters
+    ----------
+    image_shape : None or tuple of int, default=None
+        Shape of one image in a flat row of ``X``: ``(height, width)`` (one
+        channel) or ``(channels, height, width)``. ``None`` treats a flat row
+        of ``n`` features as one channel of the most square ``h x w`` with
+        ``h * w = n`` and ``h <= w`` (64 -> 8x8, 10 -> 2x5, 7 -> 1x7). Ignored
+        for 3-D ``X`` ``(n, h, w)`` and 4-D ``X`` ``(n, c, h, w)``, which are
+        images already (a non-None value must then agree with them).
+    n_filters : int, default=1
+        Number of convolution kernels (feature maps).
+    kernel_size : int or tuple of int, default=2
+        Kernel height and width. With ``padding="valid"`` a kernel larger than
+        the image along an axis is clipped to the image along that axis (see
+        ``kernel_size_``).
+    padding : {"valid", "same"}, default="valid"
+        ``"valid"``: only full overlaps (the tutorial); ``"same"``: maps as
+        large as the image, exactly as ``convolve2d(..., "same")``.
+    fit_intercept : bool, default=True
+        Whether to learn a bias per feature map and per output. The tutorial
+        has none (``False``).
+    kernel_scale : float or None, default=None
+        Standard deviation of every initial weight, kernels and dense weights
+        alike (the tutorial's ``randn(...) * 4`` is ``kernel_scale=4``).
+        ``None`` uses ``1 / sqrt(fan_in)`` for each layer: ``channels * kh *
+        kw`` for the kernels and ``n_filters * ho * wo`` for the dense layer.
+    scale_target : bool, default=True
+        Map each target's training range (over rows of positive weight) into
+        ``[0.1, 0.9]`` for training and back at predict. A constant target maps
+        to 0.5 and is predicted exactly. ``False`` uses targets as given, as the
+        tutorial does; they should then lie in (0, 1).
+    solver : {"sgd", "adam"}, default="adam"
+        The optimiser.
+    learning_rate : float, default=0.01
+        Initial step size (``learning_rate_init`` of MLPRegressor). The
+        tutorial uses 0.7 with plain SGD on single images.
+    learning_rate_schedule : {"constant", "invscaling", "adaptive"}, \
+default="constant"
+        Step-size schedule for ``solver="sgd"`` (MLPRegressor's
+        ``learning_rate``): ``"invscaling"`` uses ``learning_rate / (t_ + 1) **
+        power_t``; ``"adaptive"`` divides the step size by 5 each time the
+        stopping rule fires and stops once it is below 1e-6.
+    power_t : float, default=0.5
+        Exponent of the ``"invscaling"`` schedule.
+    momentum : float, default=0.9
+        Momentum of ``solver="sgd"``, in [0, 1].
+    nesterovs_momentum : bool, default=True
+        Whether ``solver="sgd"`` uses Nesterov's momentum.
+    beta_1 : float, default=0.9
+        Adam's decay rate of the first moment estimates, in [0, 1).
+    beta_2 : float, default=0.999
+        Adam's decay rate of the second moment estimates, in [0, 1).
+    epsilon : float, default=1e-8
+        Adam's numerical-stability term.
+    alpha : float, default=1e-4
+        L2 penalty on the kernels and dense weights (not on biases), divided
+        by the batch's total sample weight like MLPRegressor's.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``. Larger than
+        the number of samples, it is clipped with a warning. ``1`` is the
+        tutorial's per-image update.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    tol : float, default=1e-6
+        Tolerance of the stopping rule: training stops when the training loss
+        (or, with ``early_stopping``, the validation score) has not improved by
+        at least ``tol`` for ``n_iter_no_change`` consecutive epochs. The loss
+        is in sigmoid units (at most 0.125), hence the small default.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before the stopping rule fires.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, stop when its
+        R² stops improving, and keep the weights of the best epoch.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out with ``early_stopping``.
+    shuffle : bool, default=True
+        Whether to shuffle the samples at every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights (kernels first, then dense weights, from
+        ``standard_normal``), the shuffling and the validation split.
+    warm_start : bool, default=False
+        Continue from the previous fit's weights, target scaling and optimiser
+        state (MLPRegressor restarts its optimiser; this estimator keeps it).
+    verbose : int, default=0
+        ``> 0`` prints the loss (and validation score) after every epoch.
+
+    Attributes
+    ----------
+    image_shape_ : tuple of int
+        ``(channels, height, width)`` of the images.
+    kernel_size_ : tuple of int
+        Effective ``(kh, kw)`` after clipping to the image.
+    kernels_ : ndarray of shape (n_filters, channels, kh, kw)
+        Convolution kernels (true convolution: compare with the tutorial's w1).
+    kernel_intercepts_ : ndarray of shape (n_filters,)
+        Bias of each feature map (zeros when ``fit_intercept=False``).
+    coef_ : ndarray of shape (n_filters * ho * wo, n_outputs)
+        Dense weights over the C-order flattened maps (the tutorial's w2).
+    intercept_ : ndarray of shape (n_outputs,)
+        Dense biases (zeros when ``fit_intercept=False``).
+    target_offset_ : ndarray of shape (n_outputs,)
+        ``predict`` returns ``target_offset_ + target_scale_ * sigmoid``.
+    target_scale_ : ndarray of shape (n_outputs,)
+        See ``target_offset_`` (0 and 1 with ``scale_target=False``; a
+        constant target has scale 0).
+    n_outputs_ : int
+        Number of targets.
+    n_features_in_ : int
+        Number of features (pixels times channels) seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+    n_iter_ : int
+        Epochs run by the last call to ``fit`` or ``partial_fit``.
+    t_ : int
+        Number of training samples seen since the model was initialised.
+    loss_ : float
+        Training loss of the last epoch (sigmoid units, with penalty).
+    loss_curve_ : list of float
+        Training loss of every epoch since the model was initialised.
+    best_loss_ : float or None
+        Lowest training loss (None with ``early_stopping``).
+    validation_scores_ : list of float or None
+        Validation R² of every epoch (None without ``early_stopping``).
+    validation_loss_curve_ : list of float or None
+        Validation loss (sigmoid units, no penalty) of every epoch.
+    best_validation_score_ : float or None
+        Best validation R² (None without ``early_stopping``).
+
+    See Also
+    --------
+    sklearn.neural_network.MLPRegressor : Fully connected network regressor.
+
+    Notes
+    -----
+    The loss of a batch is ``sum_i w_i * 0.5 * ||s_i - y_i||**2 / (sum_i w_i *
+    n_outputs)`` in sigmoid units plus the L2 penalty, so ``batch_size=1``
+    without weights is exactly the tutorial's per-image update.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sktinycnn import TinyConvRegressor
+    >>> X, digit = load_digits(return_X_y=True)
+    >>> X = X / 16
+    >>> model = TinyConvRegressor(n_filters=4, kernel_size=3, max_iter=30,
+    ...                           random_state=0)
+    >>> model.fit(X[:1000], digit[:1000] / 9)
+    TinyConvRegressor(kernel_size=3, max_iter=30, n_filters=4, random_state=0)
+    >>> model.kernels_.shape, model.coef_.shape
+    ((4, 1, 3, 3), (144, 1))
+    >>> model.predict(X[1000:1003]).shape
+    (3,)
+    """
+
+    def __init__(
+        self,
+        *,
+        image_shape=None,
+        n_filters=1,
+        kernel_size=2,
+        padding="valid",
+        fit_intercept=True,
+        kernel_scale=None,
+        scale_target=True,
+        solver="adam",
+        learning_rate=0.01,
+        learning_rate_schedule="constant",
+        power_t=0.5,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        alpha=1e-4,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-6,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        self.image_shape = image_shape
+        self.n_filters = n_filters
+        self.kernel_size = kernel_size
+        self.padding = padding
+        self.fit_intercept = fit_intercept
+        self.kernel_scale = kernel_scale
+        self.scale_target = scale_target
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.power_t = power_t
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+
+    def _validate_hyperparameters(self):
+        """Check every constructor parameter (done in fit, never in __init__)."""
+        real, integral = numbers.Real, numbers.Integral
+        check_scalar(self.n_filters, "n_filters", integral, min_val=1)
+        _check_option(self.padding, "padding", _PADDINGS)
+        _check_option(self.solver, "solver", _SOLVERS)
+        _check_option(
+            self.learning_rate_schedule, "learning_rate_schedule", _SCHEDULES
+        )
+        for name in (
+            "fit_intercept",
+            "scale_target",
+            "nesterovs_momentum",
+            "early_stopping",
+            "shuffle",
+            "warm_start",
+        ):
+            _check_bool(getattr(self, name), name)
+        if self.kernel_scale is not None:
+            check_scalar(
+                self.kernel_scale, "kernel_scale", real, min_val=0,
+                include_boundaries="neither",
+            )
+        check_scalar(
+            self.learning_rate, "learning_rate", real, min_val=0,
+            include_boundaries="neither",
+        )
+        check_scalar(self.power_t, "power_t", real, min_val=0)
+        check_scalar(self.momentum, "momentum", real, min_val=0, max_val=1)
+        for name in ("beta_1", "beta_2"):
+            check_scalar(
+                getattr(self, name), name, real, min_val=0, max_val=1,
+                include_boundaries="left",
+            )
+        check_scalar(
+            self.epsilon, "epsilon", real, min_val=0, include_boundaries="neither"
+        )
+        check_scalar(self.alpha, "alpha", real, min_val=0)
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
+            if isinstance(self.batch_size, str):
+                raise ValueError(
+                    "batch_size must be 'auto' or a positive int; got "
+                    f"{self.batch_size!r}."
+                )
+            check_scalar(self.batch_size, "batch_size", integral, min_val=1)
+        check_scalar(self.max_iter, "max_iter", integral, min_val=1)
+        check_scalar(self.tol, "tol", real, min_val=0)
+        check_scalar(self.n_iter_no_change, "n_iter_no_change", integral, min_val=1)
+        check_scalar(
+            self.validation_fraction, "validation_fraction", real, min_val=0,
+            max_val=1, include_boundaries="neither",
+        )
+        check_scalar(self.verbose, "verbose", integral, min_val=0)
+        for name, value in (
+            ("n_filters", self.n_filters),
+            ("max_iter", self.max_iter),
+            ("n_iter_no_change", self.n_iter_no_change),
+        ):
+            if isinstance(value, bool):
+                raise TypeError(f"{name} must be an int, not a bool; got {value!r}.")
+        for name in ("learning_rate", "alpha", "tol", "momentum", "epsilon"):
+            if not np.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite; got {getattr(self, name)!r}.")
+
+    def _validate_X(self, X, *, reset):
+        """Validate X and return it as float images ``(n, c, h, w)``.
+
+        2-D X is validated by scikit-learn (so errors, ``n_features_in_`` and
+        ``feature_names_in_`` are sklearn's) and reshaped with
+        ``image_shape``; 3-D and 4-D X are images already and are flattened
+        first so that the same validation applies.
+        """
+        nd_shape = None
+        if not sp.issparse(X) and not hasattr(X, "iloc"):
+            ndim = getattr(X, "ndim", None)
+            if ndim is None and isinstance(X, list | tuple):
+                X = np.asarray(X)
+                ndim = X.ndim
+            if ndim in (3, 4):
+                X = np.asarray(X)
+                nd_shape = (1, *X.shape[1:]) if ndim == 3 else tuple(X.shape[1:])
+                X = X.reshape(X.shape[0], -1)
+            elif ndim is not None and ndim > 4:
+                raise ValueError(
+                    "X must be 2-D (n_samples, n_features), 3-D (n_samples, "
+                    "height, width) or 4-D (n_samples, channels, height, width); "
+                    f"got an array with {ndim} dimensions."
+                )
+        dtype = (np.float64, np.float32) if reset else self.kernels_.dtype
+        return X, nd_shape, dtype
+
+    def _images(self, X, *, reset, y="no_validation"):
+        X, nd_shape, dtype = self._validate_X(X, reset=reset)
+        kwargs = {"accept_sparse": False, "dtype": dtype, "reset": reset}
+        if isinstance(y, str) and y == "no_validation":
+            X = validate_data(self, X, **kwargs)
+        else:
+            X, y = validate_data(
+                self, X, y, multi_output=True, y_numeric=True, **kwargs
+            )
+        if reset:
+            if nd_shape is not None:
+                if self.image_shape is not None and resolve_image_shape(
+                    self.image_shape, X.shape[1]
+                ) != nd_shape:
+                    raise ValueError(
+                        f"image_shape={self.image_shape!r} does not match the "
+                        f"images in X of shape (channels, height, width)="
+                        f"{nd_shape}."
+                    )
+                image_shape = nd_shape
+            else:
+                image_shape = resolve_image_shape(self.image_shape, X.shape[1])
+        else:
+            image_shape = self.image_shape_
+            if nd_shape is not None and nd_shape != image_shape:
+                raise ValueError(
+                    f"X holds images of shape {nd_shape} but {type(self).__name__} "
+                    f"was fitted on images of shape {image_shape}."
+                )
+        images = as_images(X, image_shape)
+        if isinstance(y, str) and y == "no_validation":
+            return images, image_shape
+        return images, image_shape, y
+
+    def _validate_sample_weight(self, sample_weight, n_samples, dtype):
+        if sample_weight is None:
+            return None
+        if isinstance(sample_weight, numbers.Number):
+            sample_weight = np.full(n_samples, sample_weight, dtype=dtype)
+        sample_weight = check_array(
+            sample_weight,
+            accept_sparse=False,
+            ensure_2d=False,
+            dtype=dtype,
+            order="C",
+            input_name="sample_weight",
+        )
+        if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
+            raise ValueError(
+                f"sample_weight.shape == {sample_weight.shape}, expected "
+                f"({n_samples},)."
+            )
+        if np.any(sample_weight < 0):
+            raise ValueError("sample_weight must be non-negative.")
+        if not sample_weight.sum() > 0:
+            raise ValueError(
+                "Sample weights sum to zero: at least one sample weight must be "
+                "positive."
+            )
+        return sample_weight
+
+    # ----------------------------------------------------------- fitted state
+
+    def _params(self, *, training=False):
+        """The fitted weights as the network's params dict.
+
+        For training, the biases are None without ``fit_intercept`` so that
+        they are neither used nor updated.
+        """
+        use_bias = self.fit_intercept or not training
+        return {
+            "kernels": self.kernels_,
+            "kernel_intercepts": self.kernel_intercepts_ if use_bias else None,
+            "coef": self.coef_,
+            "intercept": self.intercept_ if use_bias else None,
+        }
+
+    def _store_params(self, params):
+        dtype = params["kernels"].dtype
+        self.kernels_ = params["kernels"]
+        self.coef_ = params["coef"]
+        n_filters, n_outputs = self.kernels_.shape[0], self.coef_.shape[1]
+        intercepts = params["kernel_intercepts"]
+        self.kernel_intercepts_ = (
+            np.zeros(n_filters, dtype) if intercepts is None else intercepts
+        )
+        intercept = params["intercept"]
+        self.intercept_ = np.zeros(n_outputs, dtype) if intercept is None else intercept
+
+    def _scaled_targets(self, y):
+        """Map targets into sigmoid units with the fitted affine map."""
+        scale = self.target_scale_
+        safe_scale = np.where(scale > 0, scale, 1)
+        scaled = np.where(scale > 0, (y - self.target_offset_) / safe_scale, 0.5)
+        return scaled.astype(y.dtype, copy=False)
+
+    def _fit_target_scaling(self, y, dtype):
+        n_outputs = y.shape[1]
+        if not self.scale_target:
+            self.target_offset_ = np.zeros(n_outputs, dtype)
+            self.target_scale_ = np.ones(n_outputs, dtype)
+            return
+        low, high = TARGET_RANGE
+        y_min, y_max = y.min(axis=0), y.max(axis=0)
+        scale = (y_max - y_min) / (high - low)
+        self.target_scale_ = scale.astype(dtype)
+        self.target_offset_ = (y_min - low * scale).astype(dtype)
+
+    # ------------------------------------------------------------------- fit
+
+    @with_callbacks
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on images ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), \
+(n_samples, height, width) or (n_samples, channels, height, width)
+            Training images, flat (reshaped with ``image_shape``) or as images.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; the loss is their weighted mean. Rows of zero
+            weight are ignored (they also do not count for target scaling).
+
+        Returns
+        -------
+        self : TinyConvRegressor
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @with_callbacks
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one epoch over ``X``, continuing from the current weights.
+
+        The first call fixes the image shape, the architecture and the target
+        scaling (from this first batch's range); later calls must bring targets
+        that map into the sigmoid's open range (0, 1), i.e. within 12.5% of
+        that first range beyond its ends, or a ValueError is raised.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), \
+(n_samples, height, width) or (n_samples, channels, height, width)
+            Training images.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights.
+
+        Returns
+        -------
+        self : TinyConvRegressor
+            The updated estimator.
+        """
+        if self.early_stopping:
+            raise ValueError(
+                "partial_fit does not support early_stopping=True: there is no "
+                "fixed validation set across calls. Use fit, or set "
+                "early_stopping=False."
+            )
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _fit(self, X, y, sample_weight, *, incremental):
+        self._validate_hyperparameters()
+        first_call = not (
+            (incremental or self.warm_start) and hasattr(self, "kernels_")
+        )
+        images, image_shape, y = self._images(X, reset=first_call, y=y)
+        dtype = images.dtype
+        y_ndim = np.ndim(y)
+        y = np.asarray(y, dtype=dtype).reshape(images.shape[0], -1)
+        n_samples = images.shape[0]
+        sample_weight = self._validate_sample_weight(sample_weight, n_samples, dtype)
+        if sample_weight is not None:
+            # Zero-weight rows contribute nothing: drop them before batching so
+            # that weighting and repeating rows train identically.
+            keep = sample_weight > 0
+            if not keep.all():
+                images, y, sample_weight = images[keep], y[keep], sample_weight[keep]
+        kernel_hw = resolve_kernel_size(self.kernel_size, image_shape[1:], self.padding)
+
+        if first_call:
+            rng = check_random_state(self.random_state)
+            self._fit_target_scaling(y, dtype)
+            params = initialize_params(
+                rng,
+                image_shape=image_shape,
+                n_filters=self.n_filters,
+                kernel_hw=kernel_hw,
+                padding=self.padding,
+                n_outputs=y.shape[1],
+                kernel_scale=self.kernel_scale,
+                fit_intercept=self.fit_intercept,
+                dtype=dtype,
+            )
+            if not self.fit_intercept:
+                params["kernel_intercepts"] = params["intercept"] = None
+            state = {
+                "rng": rng,
+                "optimizer": init_optimizer_state(
+                    self.solver, params, self.learning_rate
+                ),
+                "t": 0,
+                "loss_curve": [],
+                "best_loss": np.inf,
+                "no_improvement_count": 0,
+                "validation_scores": [],
+                "validation_loss_curve": [],
+                "best_validation_score": -np.inf,
+            }
+            image_shape_, y_ndim_ = image_shape, y_ndim
+        else:
+            self._check_same_architecture(image_shape, kernel_hw, y.shape[1])
+            params = self._params(training=True)
+            state = self._training_state_copy()
+            image_shape_, y_ndim_ = self.image_shape_, self._y_ndim
+            if state["optimizer"]["solver"] != self.solver:
+                state["optimizer"] = init_optimizer_state(
+                    self.solver, params, self.learning_rate
+                )
+
+        if first_call:
+            # The target map must exist before the targets are scaled below.
+            targets = self._scaled_targets(y)
+        else:
+            targets = self._scaled_targets(y)
+            if self.scale_target and (
+                np.any(targets <= 0) or np.any(targets >= 1)
+            ):
+                raise ValueError(
+                    "y holds values outside the range the model can predict, "
+                    f"[{self._target_bound(0)}, {self._target_bound(1)}] per "
+                    "target (fixed by the first fit/partial_fit call with "
+                    "scale_target=True). Refit from scratch (warm_start=False) "
+                    "with data covering the whole target range."
+                )
+        params, state, n_iter = self._train(
+            images, y, targets, sample_weight, params, state, incremental
+        )
+        # Commit: nothing on self changes unless training finished (or was
+        # interrupted between epochs), so a diverged fit leaves no half model.
+        self._store_params(params)
+        self.image_shape_ = tuple(int(d) for d in image_shape_)
+        self.kernel_size_ = tuple(int(k) for k in params["kernels"].shape[2:])
+        self.n_outputs_ = int(params["coef"].shape[1])
+        self._y_ndim = y_ndim_
+        self._set_training_state(state, n_iter)
+        return self
+
+    def _target_bound(self, s):
+        return (self.target_offset_ + s * self.target_scale_).tolist()
+
+    def _check_same_architecture(self, image_shape, kernel_hw, n_outputs):
+        expected = (
+            self.image_shape_,
+            self.kernels_.shape[0],
+            tuple(self.kernels_.shape[2:]),
+            self.n_outputs_,
+        )
+        got = (tuple(image_shape), self.n_filters, tuple(kernel_hw), n_outputs)
+        ho_wo = conv_output_shape(image_shape[1:], kernel_hw, self.padding)
+        n_hidden = self.n_filters * ho_wo[0] * ho_wo[1]
+        if expected != got or n_hidden != self.coef_.shape[0]:
+            raise ValueError(
+                "warm_start / partial_fit needs the architecture of the fitted "
+                f"model (image_shape, n_filters, kernel_size, padding, n_outputs) "
+                f"= {expected[:3]}, padding giving {self.coef_.shape[0]} hidden "
+                f"units, {expected[3]} outputs; got {got[:3]}, {n_hidden} hidden "
+                f"units, {got[3]} outputs. Set warm_start=False to refit."
+            )
+
+    def _training_state_copy(self):
+        return {
+            "rng": self._random_state,
+            "optimizer": copy.deepcopy(self._optimizer_state),
+            "t": self.t_,
+            "loss_curve": list(self.loss_curve_),
+            "best_loss": np.inf if self.best_loss_ is None else self.best_loss_,
+            "no_improvement_count": self._no_improvement_count,
+            "validation_scores": list(self.validation_scores_ or []),
+            "validation_loss_curve": list(self.validation_loss_curve_ or []),
+            "best_validation_score": (
+                -np.inf
+                if self.best_validation_score_ is None
+                else self.best_validation_score_
+            ),
+        }
+
+    def _set_training_state(self, state, n_iter):
+        self._random_state = state["rng"]
+        self._optimizer_state = state["optimizer"]
+        self._no_improvement_count = state["no_improvement_count"]
+        self.n_iter_ = int(n_iter)
+        self.t_ = int(state["t"])
+        self.loss_curve_ = state["loss_curve"]
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        if self.early_stopping:
+            self.best_loss_ = None
+            self.validation_scores_ = state["validation_scores"]
+            self.validation_loss_curve_ = state["validation_loss_curve"]
+            self.best_validation_score_ = float(state["best_validation_score"])
+        else:
+            self.best_loss_ = float(state["best_loss"])
+            self.validation_scores_ = None
+            self.validation_loss_curve_ = None
+            self.best_validation_score_ = None
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` larger than sample size. It is going to be "
+                f"clipped to {n_samples}.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return min(self.batch_size, n_samples)
+
+    def _split_validation(self, images, y, targets, sample_weight, rng):
+        n_samples = images.shape[0]
+        n_val = int(np.ceil(self.validation_fraction * n_samples))
+        if n_val < 2 or n_samples - n_val < 1:
+            raise ValueError(
+                f"early_stopping with validation_fraction={self.validation_fraction}"
+                f" leaves {n_val} validation sample(s) of {n_samples}: at least 2 "
+                "are needed (and 1 to train on). Use more data, a larger "
+                "validation_fraction or early_stopping=False."
+            )
+        train_idx, val_idx = train_test_split(
+            np.arange(n_samples), test_size=n_val, random_state=rng
+        )
+        weights = (None, None) if sample_weight is None else (
+            sample_weight[train_idx], sample_weight[val_idx]
+        )
+        train = (images[train_idx], y[train_idx], targets[train_idx], weights[0])
+        val = (images[val_idx], y[val_idx], targets[val_idx], weights[1])
+        return train, val
+
+    def _train(self, images, y, targets, sample_weight, params, state, incremental):
+        """The epoch loop. Works on local copies; returns the final state."""
+        rng = state["rng"]
+        validation = None
+        if self.early_stopping and not incremental:
+            (images, y, targets, sample_weight), validation = self._split_validation(
+                images, y, targets, sample_weight, rng
+            )
+        n_samples = images.shape[0]
+        batch_size = self._batch_size(n_samples)
+        total_weight = n_samples if sample_weight is None else sample_weight.sum()
+        optimizer = state["optimizer"]
+        opt_kwargs = {
+            "momentum": self.momentum,
+            "nesterovs_momentum": self.nesterovs_momentum,
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+        }
+        best_params = None
+        n_epochs = 1 if incremental else self.max_iter
+        n_iter = 0
+        try:
+            for _ in range(n_epochs):
+                epoch_params, epoch_optimizer = params, optimizer
+                order = rng.permutation(n_samples) if self.shuffle else None
+                accumulated = 0.0
+                for batch in gen_batches(n_samples, batch_size):
+                    idx = batch if order is None else order[batch]
+                    weights = None if sample_weight is None else sample_weight[idx]
+                    loss, grads = loss_and_gradients(
+                        epoch_params, images[idx], targets[idx], weights,
+                        self.alpha, self.padding,
+                    )
+                    batch_weight = (
+                        batch.stop - batch.start if weights is None else weights.sum()
+                    )
+                    accumulated += loss * batch_weight
+                    epoch_params, epoch_optimizer = update_params(
+                        epoch_params, grads, epoch_optimizer, **opt_kwargs
+                    )
+                epoch_loss = float(accumulated / total_weight)
+                if not (np.isfinite(epoch_loss) and _all_finite(epoch_params)):
+                    raise ValueError(
+                        f"Training diverged at epoch {n_iter + 1}: the loss or "
+                        "the weights are no longer finite. Lower learning_rate "
+                        "(or kernel_scale), or scale the inputs (e.g. "
+                        "StandardScaler). The model was left as it was before "
+                        "this call."
+                    )
+                # The epoch is complete: adopt it.
+                params, optimizer = epoch_params, epoch_optimizer
+                n_iter += 1
+                state["t"] += n_samples
+                state["loss_curve"].append(epoch_loss)
+                if validation is not None:
+                    improved = self._record_validation(params, validation, state)
+                    if improved:
+                        best_params = params
+                if self.verbose:
+                    self._print_progress(n_iter, state, validation is not None)
+                if self.solver == "sgd":
+                    optimizer = {
+                        **optimizer,
+                        "learning_rate": scheduled_learning_rate(
+                            self.learning_rate_schedule,
+                            self.learning_rate,
+                            optimizer["learning_rate"],
+                            state["t"],
+                            self.power_t,
+                        ),
+                    }
+                optimizer, stop = self._apply_stopping_rule(
+                    state, optimizer, validation is not None
+                )
+                if stop or incremental:
+                    break
+            else:
+                if not incremental:
+                    warnings.warn(
+                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter})"
+                        " reached and the optimization hasn't converged yet.",
+                        ConvergenceWarning,
+                        stacklevel=4,
+                    )
+        except KeyboardInterrupt:
+            if n_iter == 0:
+                raise
+            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
+        if best_params is not None:
+            # Early stopping keeps the weights of the best validation epoch.
+            params = best_params
+        state["optimizer"] = optimizer
+        return params, state, n_iter
+
+    def _record_validation(self, params, validation, state):
+        images, y, targets, sample_weight = validation
+        output = forward(params, images, self.padding)[0]
+        residual = output - targets
+        per_sample = 0.5 * np.einsum("ij,ij->i", residual, residual)
+        val_loss = float(np.average(per_sample, weights=sample_weight) / y.shape[1])
+        prediction = self.target_offset_ + self.target_scale_ * output
+        score = float(r2_score(y, prediction, sample_weight=sample_weight))
+        state["validation_loss_curve"].append(val_loss)
+        state["validation_scores"].append(score)
+        improved = score > state["best_validation_score"]
+        if score < state["best_validation_score"] + self.tol:
+            state["no_improvement_count"] += 1
+        else:
+            state["no_improvement_count"] = 0
+        if improved:
+            state["best_validation_score"] = score
+        return improved
+
+    def _apply_stopping_rule(self, state, optimizer, early_stopping):
+        if not early_stopping:
+            loss = state["loss_curve"][-1]
+            if loss > state["best_loss"] - self.tol:
+                state["no_improvement_count"] += 1
+            else:
+                state["no_improvement_count"] = 0
+            state["best_loss"] = min(state["best_loss"], loss)
+        if state["no_improvement_count"] <= self.n_iter_no_change:
+            return optimizer, False
+        what = "Validation score" if early_stopping else "Training loss"
+        message = (
+            f"{what} did not improve more than tol={self.tol:f} for "
+            f"{self.n_iter_no_change} consecutive epochs."
+        )
+        if self.solver == "sgd":
+            stop, new_rate = decay_on_plateau(
+                self.learning_rate_schedule, optimizer["learning_rate"]
+            )
+        else:
+            stop, new_rate = True, optimizer["learning_rate"]
+        if self.verbose:
+            if stop and new_rate == optimizer["learning_rate"] and (
+                self.learning_rate_schedule == "adaptive" and self.solver == "sgd"
+            ):
+                print(message + " Learning rate too small. Stopping.")
+            elif stop:
+                print(message + " Stopping.")
+            else:
+                print(message + f" Setting learning rate to {new_rate:f}")
+        if not stop:
+            state["no_improvement_count"] = 0
+        return {**optimizer, "learning_rate": new_rate}, stop
+
+    def _print_progress(self, n_iter, state, early_stopping):
+        print(f"Iteration {n_iter}, loss = {state['loss_curve'][-1]:.8f}")
+        if early_stopping:
+            print(f"Validation score: {state['validation_scores'][-1]:f}")
+        sys.stdout.flush()
+
+    # --------------------------------------------------------------- predict
+
+    def _chunks(self, images):
+        c, h, w = self.image_shape_
+        kh, kw = self.kernel_size_
+        ho, wo = conv_output_shape((h, w), (kh, kw), self.padding)
+        per_sample = max(c * kh * kw * ho * wo, 1)
+        return gen_batches(images.shape[0], max(1, _PREDICT_CHUNK_VALUES // per_sample))
+
+    def predict(self, X):
+        """Predict targets for images ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), \
+(n_samples, height, width) or (n_samples, channels, height, width)
+            Images, in the same form as during fit.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions, in the dtype the model was trained in; 1-D when ``y``
+            was 1-D at fit.
+        """
+        check_is_fitted(self)
+        images, _ = self._images(X, reset=False)
+        params = self._params()
+        output = np.empty((images.shape[0], self.n_outputs_), images.dtype)
+        for chunk in self._chunks(images):
+            output[chunk] = forward(params, images[chunk], self.padding)[0]
+        y_pred = self.target_offset_ + self.target_scale_ * output
+        return y_pred.ravel() if self._y_ndim == 1 else y_pred
+
+    def feature_maps(self, X):
+        """Return the post-tanh feature maps of images ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), \
+(n_samples, height, width) or (n_samples, channels, height, width)
+            Images, in the same form as during fit.
+
+        Returns
+        -------
+        maps : ndarray of shape (n_samples, n_filters, ho, wo)
+            ``tanh(conv(x, kernels_) + kernel_intercepts_)`` for each image.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktinycnn import TinyConvRegressor
+        >>> X = np.random.RandomState(0).rand(20, 3, 3)
+        >>> model = TinyConvRegressor(n_filters=2, max_iter=5, random_state=0)
+        >>> model.fit(X, X.sum(axis=(1, 2))).feature_maps(X).shape
+        (20, 2, 2, 2)
+        """
+        check_is_fitted(self)
+        images, _ = self._images(X, reset=False)
+        c, h, w = self.image_shape_
+        ho, wo = conv_output_shape((h, w), self.kernel_size_, self.padding)
+        params = self._params()
+        maps = np.empty((images.shape[0], self.kernels_.shape[0], ho, wo), images.dtype)
+        for chunk in self._chunks(images):
+            maps[chunk] = hidden_forward(params, images[chunk], self.padding)[0]
+        return maps
+
+    # ------------------------------------------------------------------ misc
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # Stored so that loading with another sktinycnn version can warn.
+        state["_sktinycnn_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        pickled_version = state.get("_sktinycnn_version", __version__)
+        if pickled_version != __version__:
+            warnings.warn(
+                f"This TinyConvRegressor was pickled with sktinycnn "
+                f"{pickled_version} and is being loaded with {__version__}; "
+                "this might lead to breaking code or invalid results. Refit it "
+                "with the installed version.",
+                UserWarning,
+                stacklevel=2,
+            )
+        super().__setstate__(state)
+
+
+def _all_finite(params):
+    return all(p is None or np.isfinite(p).all() for p in params.values())
+

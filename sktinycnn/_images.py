@@ -1,0 +1,172 @@
+"""Image shapes: resolving ``image_shape`` and turning ``X`` into image batches.
+
+Pure NumPy helpers, no scikit-learn and no state. The estimator validates ``X``
+with scikit-learn first (so that errors and ``n_features_in_`` are sklearn's),
+then calls these to see the rows as ``(n_samples, channels, height, width)``.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "as_images",
+    "default_image_shape",
+    "resolve_image_shape",
+    "resolve_kernel_size",
+]
+
+
+def default_image_shape(n_features):
+    """Return the most square one-channel image ``(1, h, w)`` with ``h * w = n``.
+
+    ``h`` is the largest divisor of ``n_features`` not above its square root,
+    so ``h <= w``: 64 -> 8x8, 10 -> 2x5, 7 (a prime) -> 1x7.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of pixels, at least 1.
+
+    Returns
+    -------
+    image_shape : tuple of int
+        ``(1, h, w)``.
+
+    Examples
+    --------
+    >>> default_image_shape(64), default_image_shape(10), default_image_shape(7)
+    ((1, 8, 8), (1, 2, 5), (1, 1, 7))
+    """
+    n_features = int(n_features)
+    height = 1
+    for candidate in range(math.isqrt(n_features), 0, -1):
+        if n_features % candidate == 0:
+            height = candidate
+            break
+    return (1, height, n_features // height)
+
+
+def _is_positive_int(value):
+    return (
+        isinstance(value, numbers.Integral)
+        and not isinstance(value, bool)
+        and value >= 1
+    )
+
+
+def resolve_image_shape(image_shape, n_features):
+    """Return the ``(channels, height, width)`` of the images in flat rows.
+
+    Parameters
+    ----------
+    image_shape : None or tuple of int
+        ``None`` infers one channel of the most square shape (see
+        :func:`default_image_shape`); a pair ``(height, width)`` means one
+        channel; a triple is ``(channels, height, width)``.
+    n_features : int
+        Number of columns of the flat ``X``.
+
+    Returns
+    -------
+    image_shape : tuple of int
+        ``(channels, height, width)`` with product ``n_features``.
+
+    Raises
+    ------
+    ValueError
+        If ``image_shape`` is not a pair or triple of positive integers or does
+        not hold exactly ``n_features`` values.
+    """
+    if image_shape is None:
+        return default_image_shape(n_features)
+    try:
+        dims = tuple(image_shape)
+    except TypeError:
+        dims = None
+    if dims is None or len(dims) not in (2, 3) or not all(map(_is_positive_int, dims)):
+        raise ValueError(
+            "image_shape must be None, (height, width) or (channels, height, "
+            f"width) with positive integers; got {image_shape!r}."
+        )
+    dims = tuple(int(d) for d in dims)
+    if len(dims) == 2:
+        dims = (1, *dims)
+    if math.prod(dims) != n_features:
+        raise ValueError(
+            f"image_shape={image_shape!r} holds {math.prod(dims)} values per "
+            f"image but X has {n_features} features; the product of "
+            "image_shape must equal n_features."
+        )
+    return dims
+
+
+def as_images(X, image_shape):
+    """View validated rows of ``X`` as a C-contiguous batch of images.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Validated flat rows.
+    image_shape : tuple of int
+        ``(channels, height, width)`` as returned by
+        :func:`resolve_image_shape`.
+
+    Returns
+    -------
+    images : ndarray of shape (n_samples, channels, height, width)
+        A view when ``X`` is C-contiguous, else a C-ordered copy.
+    """
+    return np.ascontiguousarray(X).reshape((X.shape[0], *image_shape))
+
+
+def resolve_kernel_size(kernel_size, image_hw, padding):
+    """Return the kernel ``(kh, kw)`` actually used on images of size ``image_hw``.
+
+    With ``padding="valid"`` a kernel taller or wider than the image is clipped
+    to the image along that axis, so that every image of at least one pixel
+    gives at least one output; with ``"same"`` the kernel is used as given.
+
+    Parameters
+    ----------
+    kernel_size : int or tuple of int
+        Requested kernel size, a positive int or a pair of them.
+    image_hw : tuple of int
+        ``(height, width)`` of the images.
+    padding : {"valid", "same"}
+        Convolution mode.
+
+    Returns
+    -------
+    kernel_size : tuple of int
+        The effective ``(kh, kw)``.
+
+    Raises
+    ------
+    ValueError
+        If ``kernel_size`` is not a positive int or a pair of them.
+
+    Examples
+    --------
+    >>> resolve_kernel_size(2, (1, 7), "valid")
+    (1, 2)
+    >>> resolve_kernel_size((3, 3), (1, 7), "same")
+    (3, 3)
+    """
+    if _is_positive_int(kernel_size):
+        size = (int(kernel_size), int(kernel_size))
+    else:
+        try:
+            size = tuple(kernel_size)
+        except TypeError:
+            size = ()
+        if len(size) != 2 or not all(map(_is_positive_int, size)):
+            raise ValueError(
+                "kernel_size must be a positive int or a pair (kh, kw) of "
+                f"positive ints; got {kernel_size!r}."
+            )
+        size = (int(size[0]), int(size[1]))
+    if padding == "valid":
+        size = (min(size[0], image_hw[0]), min(size[1], image_hw[1]))
+    return size
