@@ -75,7 +75,8 @@ def _sgd_update(params, grads, state, momentum, nesterov):
 
 def _adam_update(params, grads, state, beta_1, beta_2, epsilon):
     t = state["t"] + 1
-    step_size = (
+    # A Python float, not np.float64, so that float32 parameters stay float32.
+    step_size = float(
         state["learning_rate"] * np.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t)
     )
     new_params, first, second = {}, {}, {}
