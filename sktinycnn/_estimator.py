@@ -390,7 +390,9 @@ default="constant"
             if ndim in (3, 4):
                 X = np.asarray(X)
                 nd_shape = (1, *X.shape[1:]) if ndim == 3 else tuple(X.shape[1:])
-                X = X.reshape(X.shape[0], -1)
+                # Not -1: that cannot reshape zero images, and sklearn should
+                # be the one to say "0 sample(s)".
+                X = X.reshape(X.shape[0], int(np.prod(X.shape[1:])))
             elif ndim is not None and ndim > 4:
                 raise ValueError(
                     "X must be 2-D (n_samples, n_features), 3-D (n_samples, "
@@ -454,6 +456,11 @@ default="constant"
             )
         if np.any(sample_weight < 0):
             raise ValueError("sample_weight must be non-negative.")
+        if not np.isfinite(sample_weight.sum()):
+            raise ValueError(
+                f"sample_weight sums to infinity in {np.dtype(dtype).name}: use "
+                "smaller weights."
+            )
         if not sample_weight.sum() > 0:
             raise ValueError(
                 "Sample weights sum to zero: at least one sample weight must be "
@@ -505,8 +512,16 @@ default="constant"
         low, high = TARGET_RANGE
         y_min, y_max = y.min(axis=0), y.max(axis=0)
         scale = (y_max - y_min) / (high - low)
+        offset = y_min - low * scale
+        # Predictions span [offset, offset + scale]: all of it must be finite.
+        if not np.isfinite(np.concatenate([scale, offset, offset + scale])).all():
+            raise ValueError(
+                f"The range of y, [{y_min.min()}, {y_max.max()}], is too wide for "
+                f"{np.dtype(dtype).name} with scale_target=True (its width / 0.8 "
+                "must be finite): rescale y."
+            )
         self.target_scale_ = scale.astype(dtype)
-        self.target_offset_ = (y_min - low * scale).astype(dtype)
+        self.target_offset_ = offset.astype(dtype)
 
     # ------------------------------------------------------------------- fit
 
@@ -565,6 +580,23 @@ default="constant"
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _fit(self, X, y, sample_weight, *, incremental):
+        # All or nothing: any error (bad input, divergence) leaves the model as
+        # it was. Fitted arrays are replaced, never written in place, so a
+        # shallow copy of __dict__ is a snapshot. Hostile inputs can overflow:
+        # the results are checked (finite y, weights, target map, loss and
+        # weights) instead of letting RuntimeWarnings out.
+        saved = dict(self.__dict__)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return self._fit_all_or_nothing(
+                    X, y, sample_weight, incremental=incremental
+                )
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit_all_or_nothing(self, X, y, sample_weight, *, incremental):
         self._validate_hyperparameters()
         first_call = not (
             (incremental or self.warm_start) and hasattr(self, "kernels_")
@@ -573,6 +605,11 @@ default="constant"
         dtype = images.dtype
         y_ndim = np.ndim(y)
         y = np.asarray(y, dtype=dtype).reshape(images.shape[0], -1)
+        if not np.isfinite(y).all():
+            raise ValueError(
+                f"y has values too large for {dtype.name}, the dtype of X and of "
+                "the model: pass X as float64 or rescale y."
+            )
         n_samples = images.shape[0]
         sample_weight = self._validate_sample_weight(sample_weight, n_samples, dtype)
         if sample_weight is not None:
@@ -675,7 +712,9 @@ default="constant"
 
     def _training_state_copy(self):
         return {
-            "rng": self._random_state,
+            # A copy: training draws from it, and a failed call must leave
+            # the model's generator where it was.
+            "rng": copy.deepcopy(self._random_state),
             "optimizer": copy.deepcopy(self._optimizer_state),
             "t": self.t_,
             "loss_curve": list(self.loss_curve_),
@@ -920,11 +959,16 @@ default="constant"
             was 1-D at fit.
         """
         check_is_fitted(self)
-        images, _ = self._images(X, reset=False)
+        # Casting to a float32 model may overflow (sklearn then reports the
+        # inf), and sklearn's finiteness test sums X, which can give inf - inf.
+        with np.errstate(over="ignore", invalid="ignore"):
+            images, _ = self._images(X, reset=False)
         params = self._params()
         output = np.empty((images.shape[0], self.n_outputs_), images.dtype)
-        for chunk in self._chunks(images):
-            output[chunk] = forward(params, images[chunk], self.padding)[0]
+        with np.errstate(over="ignore", invalid="ignore"):
+            for chunk in self._chunks(images):
+                output[chunk] = forward(params, images[chunk], self.padding)[0]
+        _check_no_overflow(output)
         y_pred = self.target_offset_ + self.target_scale_ * output
         return y_pred.ravel() if self._y_ndim == 1 else y_pred
 
@@ -952,13 +996,16 @@ default="constant"
         (20, 2, 2, 2)
         """
         check_is_fitted(self)
-        images, _ = self._images(X, reset=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            images, _ = self._images(X, reset=False)
         c, h, w = self.image_shape_
         ho, wo = conv_output_shape((h, w), self.kernel_size_, self.padding)
         params = self._params()
         maps = np.empty((images.shape[0], self.kernels_.shape[0], ho, wo), images.dtype)
-        for chunk in self._chunks(images):
-            maps[chunk] = hidden_forward(params, images[chunk], self.padding)[0]
+        with np.errstate(over="ignore", invalid="ignore"):
+            for chunk in self._chunks(images):
+                maps[chunk] = hidden_forward(params, images[chunk], self.padding)[0]
+        _check_no_overflow(maps)
         return maps
 
     # ------------------------------------------------------------------ misc
@@ -989,6 +1036,17 @@ default="constant"
                 stacklevel=2,
             )
         super().__setstate__(state)
+
+
+def _check_no_overflow(values):
+    # Huge pixels may overflow the convolution to +-inf, which tanh maps to
+    # +-1 exactly; only inf - inf (NaN) leaves no meaningful answer.
+    if np.isnan(values).any():
+        raise ValueError(
+            "X has values so large that the convolution overflowed "
+            f"{values.dtype.name} (inf - inf): scale the inputs (e.g. "
+            "StandardScaler) or use float64."
+        )
 
 
 def _all_finite(params):
