@@ -165,7 +165,10 @@ def scheduled_learning_rate(schedule, learning_rate_init, current, samples_seen,
     learning_rate : float
     """
     if schedule == "invscaling":
-        return float(learning_rate_init / (samples_seen + 1) ** power_t)
+        try:
+            return float(learning_rate_init / (samples_seen + 1) ** power_t)
+        except OverflowError:  # the divisor exceeds the largest float: step 0
+            return 0.0
     return current
 
 
