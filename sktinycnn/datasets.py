@@ -1,0 +1,123 @@
+"""Small data sets shipped with sktinycnn.
+
+Only the four 3x3 images of the "Only Numpy: Implementing Convolutional Neural
+Network" tutorial and the figures its script printed: enough to reproduce the
+tutorial's run without any download.
+"""
+
+from types import MappingProxyType
+
+import numpy as np
+
+__all__ = ["TUTORIAL_PARAMS", "load_tutorial", "tutorial_reference"]
+
+#: Parameters of :class:`~sktinycnn.TinyConvRegressor` that replay the
+#: tutorial's run: plain SGD on one image at a time, in order, for exactly 1000
+#: epochs at learning rate 0.7, no biases, raw targets, the tutorial's seed and
+#: ``randn(...) * 4`` initialisation. ``tol=0`` and ``n_iter_no_change=1000``
+#: keep the stopping rule from ending the run early. Read-only: copy it with
+#: ``dict(TUTORIAL_PARAMS)`` to change an entry.
+TUTORIAL_PARAMS = MappingProxyType({
+    "image_shape": (3, 3),
+    "kernel_size": 2,
+    "kernel_scale": 4.0,
+    "learning_rate": 0.7,
+    "solver": "sgd",
+    "momentum": 0.0,
+    "batch_size": 1,
+    "shuffle": False,
+    "max_iter": 1000,
+    "alpha": 0.0,
+    "fit_intercept": False,
+    "scale_target": False,
+    "random_state": 598765,
+    "tol": 0.0,
+    "n_iter_no_change": 1000,
+})
+
+# The numbers printed by the tutorial's script, run as published (legacy global
+# seed 598765). They are the tutorial's published figures, copied here so that
+# the package can compare itself with them without reading any file.
+_REFERENCE = {
+    "w1_initial": [[3.63182093635292, 2.2624333187380135],
+                   [6.672896788193779, 4.483016226405968]],
+    "w1_final": [[3.6317140897852247, 2.2623264721703182],
+                 [6.6728967852322745, 4.483016223444463]],
+    "w2_final": [-0.6745521931850905, 1.8916810882280342,
+                 -2.634638171151823, 5.448107388645647],
+    "cost_before_training": 1.2848050033328904,
+    "cost_after_training": 0.012606738059608005,
+    "start_output": [0.5, 0.0035550118627473335, 0.0007902299565358521,
+                     0.0007901623961029],
+    "final_output": [0.5, 0.7715578935652807, 0.9825460225062328,
+                     0.9825463395419008],
+}
+
+
+def load_tutorial():
+    """Load the tutorial's four 3x3 images and their targets.
+
+    The images are ``x1`` (all zeros), ``x2`` (top row of ones), ``x3`` (two
+    bottom rows of ones) and ``x4`` (all ones); a target grows with the number
+    of ones: 0.53, 0.77, 0.88 and 1.1.
+
+    Returns
+    -------
+    X : ndarray of shape (4, 9)
+        The images flattened row by row (C order), as float64.
+    y : ndarray of shape (4,)
+        The targets.
+
+    See Also
+    --------
+    tutorial_reference : The numbers the tutorial's script printed.
+
+    Examples
+    --------
+    >>> from sktinycnn.datasets import load_tutorial
+    >>> X, y = load_tutorial()
+    >>> X.shape, y.tolist()
+    ((4, 9), [0.53, 0.77, 0.88, 1.1])
+    >>> X[1].reshape(3, 3)
+    array([[1., 1., 1.],
+           [0., 0., 0.],
+           [0., 0., 0.]])
+    """
+    images = np.zeros((4, 3, 3))
+    images[1, 0] = 1
+    images[2, 1:] = 1
+    images[3] = 1
+    return images.reshape(4, 9), np.array([0.53, 0.77, 0.88, 1.1])
+
+
+def tutorial_reference():
+    """Return the numbers printed by the tutorial's own script.
+
+    Returns
+    -------
+    reference : dict
+        Fresh arrays (safe to modify) under the keys ``"w1_initial"`` and
+        ``"w1_final"`` (shape (2, 2): the kernel before and after training),
+        ``"w2_final"`` (shape (4,): the dense weights after training),
+        ``"cost_before_training"`` and ``"cost_after_training"`` (floats: the
+        sum over the four images of half the squared error) and
+        ``"start_output"`` and ``"final_output"`` (shape (4,): the sigmoid
+        outputs before and after training).
+
+    See Also
+    --------
+    load_tutorial : The tutorial's images and targets.
+
+    Examples
+    --------
+    >>> from sktinycnn.datasets import tutorial_reference
+    >>> reference = tutorial_reference()
+    >>> round(reference["cost_after_training"], 6)
+    0.012607
+    >>> reference["final_output"].round(4)
+    array([0.5   , 0.7716, 0.9825, 0.9825])
+    """
+    return {
+        key: value if isinstance(value, float) else np.array(value)
+        for key, value in _REFERENCE.items()
+    }

@@ -1,0 +1,471 @@
+"""Pictures of a fitted :class:`~sktinycnn.TinyConvRegressor`.
+
+scikit-learn-style ``Display`` objects for the learned kernels, the feature
+maps of a few images and the training curves. Each has a ``from_estimator``
+class method that computes what to draw from a fitted model and plots it, and
+a ``plot`` method that draws stored values (on axes you pass, or on a new
+figure); both return the display, whose trailing-underscore attributes hold
+the matplotlib objects.
+
+matplotlib is an optional dependency (``pip install "sktinycnn[plot]"``): this
+module imports it only when something is drawn.
+"""
+
+import numpy as np
+
+__all__ = ["FeatureMapsDisplay", "KernelsDisplay", "LossCurveDisplay"]
+
+
+def _pyplot():
+    """Import matplotlib.pyplot, or explain how to get it."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(
+            "sktinycnn.plotting needs matplotlib, which is not installed. "
+            'Install it with: python -m pip install "sktinycnn[plot]" (or '
+            "python -m pip install matplotlib)."
+        ) from exc
+    return plt
+
+
+def _check_fitted(estimator):
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "kernels_")
+
+
+def _axes_grid(axes, shape, figsize):
+    """Return a figure and a 2-D array of axes of ``shape``.
+
+    ``axes=None`` makes a new figure; otherwise ``axes`` must hold exactly
+    ``shape[0] * shape[1]`` axes, which are used in row-major order.
+    """
+    plt = _pyplot()
+    if axes is None:
+        fig, axes = plt.subplots(*shape, figsize=figsize, squeeze=False)
+        return fig, axes
+    axes = np.asarray(axes, dtype=object)
+    if axes.size != shape[0] * shape[1]:
+        raise ValueError(
+            f"axes holds {axes.size} Axes but {shape[0]} x {shape[1]} = "
+            f"{shape[0] * shape[1]} are needed."
+        )
+    axes = axes.reshape(shape)
+    return axes[0, 0].figure, axes
+
+
+def _bare(ax):
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+class KernelsDisplay:
+    """Learned convolution kernels as images, one per filter and channel.
+
+    Build it with :meth:`from_estimator`; the constructor only stores values.
+    A diverging colour map centred on zero shows the sign of every weight.
+
+    Parameters
+    ----------
+    kernels : ndarray of shape (n_filters, channels, kh, kw)
+        The kernels, as in ``TinyConvRegressor.kernels_``.
+    flip : bool, default=False
+        Whether the kernels are shown rotated by 180 degrees, i.e. as the
+        template that slides over the image (cross-correlation). ``False``
+        shows ``kernels_`` as stored (true convolution kernels).
+
+    Attributes
+    ----------
+    figure_ : matplotlib.figure.Figure
+        The figure drawn on.
+    axes_ : ndarray of matplotlib.axes.Axes of shape (n_filters, channels)
+        One axes per kernel.
+    images_ : ndarray of matplotlib.image.AxesImage of shape \
+(n_filters, channels)
+        The drawn kernels.
+    colorbar_ : matplotlib.colorbar.Colorbar or None
+        The shared colour bar, if drawn.
+
+    See Also
+    --------
+    FeatureMapsDisplay : What the kernels make of some images.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_digits
+    >>> from sktinycnn import TinyConvRegressor
+    >>> from sktinycnn.plotting import KernelsDisplay
+    >>> X, digit = load_digits(return_X_y=True)
+    >>> model = TinyConvRegressor(n_filters=4, kernel_size=3, tol=1e-4,
+    ...                           random_state=0).fit(X[:300] / 16, digit[:300])
+    >>> display = KernelsDisplay.from_estimator(model)
+    >>> display.axes_.shape, display.images_[0, 0].get_array().shape
+    ((4, 1), (3, 3))
+    """
+
+    def __init__(self, kernels, *, flip=False):
+        self.kernels = kernels
+        self.flip = flip
+
+    @classmethod
+    def from_estimator(
+        cls, estimator, *, flip=False, axes=None, cmap="RdBu_r", annotate=None,
+        colorbar=True,
+    ):
+        """Draw the kernels of a fitted estimator.
+
+        Parameters
+        ----------
+        estimator : TinyConvRegressor
+            A fitted model.
+        flip : bool, default=False
+            Show the kernels rotated by 180 degrees (the template that slides
+            over the image) instead of as stored.
+        axes : array-like of matplotlib.axes.Axes, default=None
+            ``n_filters * channels`` axes to draw on (row-major: filters by
+            rows); ``None`` makes a new figure.
+        cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
+            Colour map, centred on zero.
+        annotate : bool or None, default=None
+            Write each weight's value in its cell; ``None`` does so for kernels
+            of at most 16 weights.
+        colorbar : bool, default=True
+            Whether to add a colour bar shared by all kernels.
+
+        Returns
+        -------
+        display : KernelsDisplay
+            The display, with the matplotlib objects in its attributes.
+        """
+        _check_fitted(estimator)
+        return cls(np.asarray(estimator.kernels_), flip=flip).plot(
+            axes=axes, cmap=cmap, annotate=annotate, colorbar=colorbar
+        )
+
+    def plot(self, *, axes=None, cmap="RdBu_r", annotate=None, colorbar=True):
+        """Draw the kernels.
+
+        Parameters
+        ----------
+        axes : array-like of matplotlib.axes.Axes, default=None
+            ``n_filters * channels`` axes to draw on (row-major: filters by
+            rows); ``None`` makes a new figure.
+        cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
+            Colour map, centred on zero.
+        annotate : bool or None, default=None
+            Write each weight's value in its cell; ``None`` does so for kernels
+            of at most 16 weights.
+        colorbar : bool, default=True
+            Whether to add a colour bar shared by all kernels.
+
+        Returns
+        -------
+        display : KernelsDisplay
+            This display, with the matplotlib objects in its attributes.
+        """
+        kernels = np.asarray(self.kernels, dtype=float)
+        if kernels.ndim != 4:
+            raise ValueError(
+                "kernels must have shape (n_filters, channels, kh, kw); got "
+                f"shape {kernels.shape}."
+            )
+        if self.flip:
+            kernels = kernels[:, :, ::-1, ::-1]
+        n_filters, channels, kh, kw = kernels.shape
+        if annotate is None:
+            annotate = kh * kw <= 16
+        size = 1.6 + 0.15 * max(kh, kw)
+        fig, axes = _axes_grid(
+            axes, (n_filters, channels), (size * channels + 1, size * n_filters)
+        )
+        vmax = float(np.abs(kernels).max()) or 1.0
+        images = np.empty((n_filters, channels), dtype=object)
+        for f in range(n_filters):
+            for c in range(channels):
+                ax = axes[f, c]
+                images[f, c] = ax.imshow(
+                    kernels[f, c], cmap=cmap, vmin=-vmax, vmax=vmax
+                )
+                what = "flipped kernel" if self.flip else "kernel"
+                title = f"{what} {f}" + (f", channel {c}" if channels > 1 else "")
+                ax.set_title(title)
+                _bare(ax)
+                if annotate:
+                    for (i, j), value in np.ndenumerate(kernels[f, c]):
+                        ax.text(
+                            j, i, f"{value:.2g}", ha="center", va="center",
+                            color="white" if abs(value) > 0.6 * vmax else "black",
+                        )
+        self.colorbar_ = (
+            fig.colorbar(images[0, 0], ax=axes.ravel().tolist(), shrink=0.8)
+            if colorbar
+            else None
+        )
+        self.figure_, self.axes_, self.images_ = fig, axes, images
+        return self
+
+
+class FeatureMapsDisplay:
+    """A few input images beside their post-tanh feature maps.
+
+    One row per image: the image (mean over channels), then the map of every
+    filter, ``tanh(conv(x, kernel) + intercept)``, on a fixed scale from -1 to
+    1.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_images, channels, height, width)
+        The input images.
+    maps : ndarray of shape (n_images, n_filters, ho, wo)
+        Their feature maps, as returned by ``TinyConvRegressor.feature_maps``.
+    labels : list of str or None, default=None
+        A label per image, shown in the title of its row's first axes.
+
+    Attributes
+    ----------
+    figure_ : matplotlib.figure.Figure
+        The figure drawn on.
+    axes_ : ndarray of matplotlib.axes.Axes of shape (n_images, 1 + n_filters)
+        Column 0 holds the images, column ``1 + f`` the maps of filter ``f``.
+    images_ : ndarray of matplotlib.image.AxesImage of shape \
+(n_images, 1 + n_filters)
+        The drawn images and maps.
+
+    See Also
+    --------
+    KernelsDisplay : The kernels that make the maps.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_digits
+    >>> from sktinycnn import TinyConvRegressor
+    >>> from sktinycnn.plotting import FeatureMapsDisplay
+    >>> X, digit = load_digits(return_X_y=True)
+    >>> model = TinyConvRegressor(n_filters=2, kernel_size=3, tol=1e-4,
+    ...                           random_state=0).fit(X[:300] / 16, digit[:300])
+    >>> display = FeatureMapsDisplay.from_estimator(model, X[:3] / 16)
+    >>> display.axes_.shape, display.images_[0, 1].get_array().shape
+    ((3, 3), (6, 6))
+    """
+
+    def __init__(self, images, maps, *, labels=None):
+        self.images = images
+        self.maps = maps
+        self.labels = labels
+
+    @classmethod
+    def from_estimator(cls, estimator, X, *, labels=None, axes=None, cmap="gray_r",
+                       maps_cmap="RdBu_r"):
+        """Draw some images and their feature maps under a fitted estimator.
+
+        Parameters
+        ----------
+        estimator : TinyConvRegressor
+            A fitted model.
+        X : array-like of shape (n_images, n_features), \
+(n_images, height, width) or (n_images, channels, height, width)
+            A few images, in the form the model was fitted on.
+        labels : list of str or None, default=None
+            A label per image, shown in its row's first title.
+        axes : array-like of matplotlib.axes.Axes, default=None
+            ``n_images * (1 + n_filters)`` axes to draw on (row-major);
+            ``None`` makes a new figure.
+        cmap : str or matplotlib.colors.Colormap, default="gray_r"
+            Colour map of the input images.
+        maps_cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
+            Colour map of the feature maps, from -1 to 1.
+
+        Returns
+        -------
+        display : FeatureMapsDisplay
+            The display, with the matplotlib objects in its attributes.
+        """
+        _check_fitted(estimator)
+        maps = estimator.feature_maps(X)
+        images = np.asarray(X, dtype=float).reshape(
+            maps.shape[0], *estimator.image_shape_
+        )
+        return cls(images, maps, labels=labels).plot(
+            axes=axes, cmap=cmap, maps_cmap=maps_cmap
+        )
+
+    def plot(self, *, axes=None, cmap="gray_r", maps_cmap="RdBu_r"):
+        """Draw the images and their feature maps.
+
+        Parameters
+        ----------
+        axes : array-like of matplotlib.axes.Axes, default=None
+            ``n_images * (1 + n_filters)`` axes to draw on (row-major);
+            ``None`` makes a new figure.
+        cmap : str or matplotlib.colors.Colormap, default="gray_r"
+            Colour map of the input images.
+        maps_cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
+            Colour map of the feature maps, from -1 to 1.
+
+        Returns
+        -------
+        display : FeatureMapsDisplay
+            This display, with the matplotlib objects in its attributes.
+        """
+        images = np.asarray(self.images, dtype=float)
+        maps = np.asarray(self.maps, dtype=float)
+        if images.ndim != 4 or maps.ndim != 4 or images.shape[0] != maps.shape[0]:
+            raise ValueError(
+                "images must have shape (n_images, channels, height, width) and "
+                "maps (n_images, n_filters, ho, wo) with the same n_images; got "
+                f"{images.shape} and {maps.shape}."
+            )
+        n_images, n_filters = maps.shape[:2]
+        labels = self.labels
+        if labels is not None and len(labels) != n_images:
+            raise ValueError(
+                f"labels has {len(labels)} entries for {n_images} images."
+            )
+        fig, axes = _axes_grid(
+            axes, (n_images, 1 + n_filters),
+            (1.6 * (1 + n_filters) + 0.8, 1.7 * n_images),
+        )
+        drawn = np.empty(axes.shape, dtype=object)
+        for i in range(n_images):
+            ax = axes[i, 0]
+            drawn[i, 0] = ax.imshow(images[i].mean(axis=0), cmap=cmap)
+            ax.set_title("image" if labels is None else str(labels[i]))
+            _bare(ax)
+            for f in range(n_filters):
+                ax = axes[i, 1 + f]
+                drawn[i, 1 + f] = ax.imshow(maps[i, f], cmap=maps_cmap, vmin=-1, vmax=1)
+                ax.set_title(f"map {f}")
+                _bare(ax)
+        self.figure_, self.axes_, self.images_ = fig, axes, drawn
+        return self
+
+
+class LossCurveDisplay:
+    """Training loss per epoch and, with early stopping, validation R².
+
+    Parameters
+    ----------
+    loss_curve : array-like of shape (n_epochs,)
+        Training loss of every epoch (``TinyConvRegressor.loss_curve_``).
+    validation_scores : array-like of shape (n_epochs,) or None, default=None
+        Validation R² of every epoch (``validation_scores_``), drawn on a
+        second y axis.
+
+    Attributes
+    ----------
+    figure_ : matplotlib.figure.Figure
+        The figure drawn on.
+    ax_ : matplotlib.axes.Axes
+        The axes of the training loss.
+    line_ : matplotlib.lines.Line2D
+        The training loss curve.
+    validation_ax_ : matplotlib.axes.Axes or None
+        The twin axes of the validation score, if drawn.
+    validation_line_ : matplotlib.lines.Line2D or None
+        The validation score curve, if drawn.
+
+    See Also
+    --------
+    KernelsDisplay : The kernels learned.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_digits
+    >>> from sktinycnn import TinyConvRegressor
+    >>> from sktinycnn.plotting import LossCurveDisplay
+    >>> X, digit = load_digits(return_X_y=True)
+    >>> model = TinyConvRegressor(max_iter=200, early_stopping=True,
+    ...                           random_state=0).fit(X[:300] / 16, digit[:300])
+    >>> display = LossCurveDisplay.from_estimator(model)
+    >>> len(display.line_.get_xdata()) == model.n_iter_
+    True
+    >>> display.validation_line_ is not None
+    True
+    """
+
+    def __init__(self, loss_curve, *, validation_scores=None):
+        self.loss_curve = loss_curve
+        self.validation_scores = validation_scores
+
+    @classmethod
+    def from_estimator(cls, estimator, *, ax=None, logy=True, label=None):
+        """Draw the training curves of a fitted estimator.
+
+        Parameters
+        ----------
+        estimator : TinyConvRegressor
+            A fitted model.
+        ax : matplotlib.axes.Axes, default=None
+            Axes to draw on; ``None`` makes a new figure.
+        logy : bool, default=True
+            Whether the loss axis is logarithmic.
+        label : str or None, default=None
+            Legend label of the loss curve; ``None`` is ``"training loss"``.
+
+        Returns
+        -------
+        display : LossCurveDisplay
+            The display, with the matplotlib objects in its attributes.
+        """
+        _check_fitted(estimator)
+        return cls(
+            estimator.loss_curve_,
+            validation_scores=getattr(estimator, "validation_scores_", None),
+        ).plot(ax=ax, logy=logy, label=label)
+
+    def plot(self, *, ax=None, logy=True, label=None):
+        """Draw the curves.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, default=None
+            Axes to draw on; ``None`` makes a new figure.
+        logy : bool, default=True
+            Whether the loss axis is logarithmic.
+        label : str or None, default=None
+            Legend label of the loss curve; ``None`` is ``"training loss"``.
+
+        Returns
+        -------
+        display : LossCurveDisplay
+            This display, with the matplotlib objects in its attributes.
+        """
+        plt = _pyplot()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        loss = np.asarray(self.loss_curve, dtype=float)
+        epochs = np.arange(1, loss.size + 1)
+        (self.line_,) = ax.plot(
+            epochs, loss, color="C0",
+            label="training loss" if label is None else label,
+        )
+        if logy and np.all(loss > 0):
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss (sigmoid units)")
+        ax.set_title("Training curve")
+        handles = [self.line_]
+        self.validation_ax_ = self.validation_line_ = None
+        if self.validation_scores is not None and len(self.validation_scores):
+            scores = np.asarray(self.validation_scores, dtype=float)
+            self.validation_ax_ = ax.twinx()
+            (self.validation_line_,) = self.validation_ax_.plot(
+                np.arange(1, scores.size + 1), scores, color="C1",
+                label="validation R²",
+            )
+            best = int(np.argmax(scores))
+            self.validation_ax_.plot(
+                best + 1, scores[best], "o", color="C1", label="best epoch"
+            )
+            self.validation_ax_.set_ylabel("validation R²")
+            handles = [*handles, *self.validation_ax_.get_lines()]
+        ax.legend(handles=handles, loc="best")
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
