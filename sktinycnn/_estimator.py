@@ -369,9 +369,14 @@ default="constant"
         ):
             if isinstance(value, bool):
                 raise TypeError(f"{name} must be an int, not a bool; got {value!r}.")
-        for name in ("learning_rate", "alpha", "tol", "momentum", "epsilon"):
-            if not np.isfinite(getattr(self, name)):
-                raise ValueError(f"{name} must be finite; got {getattr(self, name)!r}.")
+        # NaN passes check_scalar's bounds; kernel_scale may be None.
+        for name in (
+            "learning_rate", "alpha", "tol", "momentum", "epsilon", "power_t",
+            "beta_1", "beta_2", "validation_fraction", "kernel_scale",
+        ):
+            value = getattr(self, name)
+            if value is not None and not np.isfinite(value):
+                raise ValueError(f"{name} must be finite; got {value!r}.")
 
     def _validate_X(self, X, *, reset):
         """Validate X and return it as float images ``(n, c, h, w)``.
