@@ -118,8 +118,10 @@ class TinyConvRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
     kernel_scale : float or None, default=None
         Standard deviation of every initial weight, kernels and dense weights
         alike (the tutorial's ``randn(...) * 4`` is ``kernel_scale=4``).
-        ``None`` uses ``1 / sqrt(fan_in)`` for each layer: ``channels * kh *
-        kw`` for the kernels and ``n_filters * ho * wo`` for the dense layer.
+        ``None`` is fan-in based: kernels get ``1 / sqrt(channels * kh * kw)``
+        (LeCun normal, suited to tanh) and dense weights ``0.1 / sqrt(n_filters
+        * ho * wo)``, small so that every output starts near the sigmoid's
+        centre (larger random outputs made some seeds stall on a plateau).
     scale_target : bool, default=True
         Map each target's training range (over rows of positive weight) into
         ``[0.1, 0.9]`` for training and back at predict. A constant target maps
@@ -127,7 +129,7 @@ class TinyConvRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         tutorial does; they should then lie in (0, 1).
     solver : {"sgd", "adam"}, default="adam"
         The optimiser.
-    learning_rate : float, default=0.01
+    learning_rate : float, default=0.02
         Initial step size (``learning_rate_init`` of MLPRegressor). The
         tutorial uses 0.7 with plain SGD on single images.
     learning_rate_schedule : {"constant", "invscaling", "adaptive"}, \
@@ -207,8 +209,10 @@ default="constant"
         Names of features seen during fit, when ``X`` has string column names.
     n_iter_ : int
         Epochs run by the last call to ``fit`` or ``partial_fit``.
-    t_ : int
-        Number of training samples seen since the model was initialised.
+    t_ : int or float
+        Number of training samples seen since the model was initialised,
+        counted by their weights when ``sample_weight`` is given (so that
+        ``"invscaling"`` treats a weight of 2 like a repeated row).
     loss_ : float
         Training loss of the last epoch (sigmoid units, with penalty).
     loss_curve_ : list of float
@@ -259,7 +263,7 @@ default="constant"
         kernel_scale=None,
         scale_target=True,
         solver="adam",
-        learning_rate=0.01,
+        learning_rate=0.02,
         learning_rate_schedule="constant",
         power_t=0.5,
         momentum=0.9,
@@ -739,7 +743,7 @@ default="constant"
         self._optimizer_state = state["optimizer"]
         self._no_improvement_count = state["no_improvement_count"]
         self.n_iter_ = int(n_iter)
-        self.t_ = int(state["t"])
+        self.t_ = state["t"]
         self.loss_curve_ = state["loss_curve"]
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
         if self.early_stopping:
@@ -838,7 +842,9 @@ default="constant"
                 # The epoch is complete: adopt it.
                 params, optimizer = epoch_params, epoch_optimizer
                 n_iter += 1
-                state["t"] += n_samples
+                # t_ counts samples seen, weighted: a weighted fit schedules
+                # like a fit on rows repeated by their weights.
+                state["t"] += total_weight
                 state["loss_curve"].append(epoch_loss)
                 if validation is not None:
                     improved = self._record_validation(params, validation, state)
