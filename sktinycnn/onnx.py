@@ -570,7 +570,8 @@ def register_skl2onnx():
     >>> session = ort.InferenceSession(
     ...     onx.SerializeToString(), providers=["CPUExecutionProvider"])
     >>> y_onnx = session.run(None, {"X": X})[0]
-    >>> np.allclose(y_onnx.ravel(), pipe.predict(X), rtol=1e-5)
+    >>> # The largest difference, on targets in [0, 1]: float32 rounding.
+    >>> bool(np.abs(y_onnx.ravel() - pipe.predict(X)).max() < 1e-5)
     True
     """
     try:
