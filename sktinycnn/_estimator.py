@@ -1053,10 +1053,11 @@ def _check_no_overflow(values):
     # Huge pixels may overflow the convolution to +-inf, which tanh maps to
     # +-1 exactly; only inf - inf (NaN) leaves no meaningful answer.
     if np.isnan(values).any():
+        hint = " or fit in float64" if values.dtype == np.float32 else ""
         raise ValueError(
-            "X has values so large that the convolution overflowed "
+            "X and the kernels are so large that the convolution overflowed "
             f"{values.dtype.name} (inf - inf): scale the inputs (e.g. "
-            "StandardScaler) or use float64."
+            f"StandardScaler){hint}, or refit with a lower learning_rate."
         )
 
 
