@@ -1,7 +1,7 @@
 """
-==========================================
+===========================================
 Export to ONNX and predict with onnxruntime
-==========================================
+===========================================
 
 A :class:`~sktinycnn.TinyConvRegressor` trained in scikit-learn can serve
 without Python: :func:`sktinycnn.onnx.to_onnx` writes it as an ONNX model,

@@ -436,7 +436,7 @@ def _to_onnx(estimator, X_sample, target_opset, *, conv):
 
 
 def skl2onnx_shape_calculator(operator):
-    """skl2onnx shape calculator for :class:`~sktinycnn.TinyConvRegressor`.
+    """Shape calculator of skl2onnx for :class:`~sktinycnn.TinyConvRegressor`.
 
     Declares one output of shape ``[N, n_outputs]`` in the model's dtype
     (a float tensor for float32 models, a double tensor for float64), as
@@ -480,7 +480,7 @@ def skl2onnx_shape_calculator(operator):
 
 
 def skl2onnx_converter(scope, operator, container):
-    """skl2onnx converter for :class:`~sktinycnn.TinyConvRegressor`.
+    """Converter of skl2onnx for :class:`~sktinycnn.TinyConvRegressor`.
 
     Emits the graph of :func:`to_onnx` into skl2onnx's container, so a
     pipeline converted by ``skl2onnx.to_onnx`` computes what
