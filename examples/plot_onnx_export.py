@@ -50,11 +50,10 @@ print(f"R² on the test half: {model.score(X_test, y_test):.3f}")
 onx = to_onnx(model, X_train[:1])
 print([node.op_type for node in onx.graph.node])
 
-folder = Path(tempfile.mkdtemp())
-onnx.save(onx, folder / "digits.onnx")
-session = ort.InferenceSession(
-    str(folder / "digits.onnx"), providers=["CPUExecutionProvider"]
-)
+with tempfile.TemporaryDirectory() as folder:
+    path = Path(folder) / "digits.onnx"
+    onnx.save(onx, path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 y_onnx = session.run(None, {"X": X_test})[0].ravel()
 y_sklearn = model.predict(X_test)
 print(f"largest difference (float32): {np.abs(y_onnx - y_sklearn).max():.2g}")
