@@ -18,7 +18,7 @@ convolution kernels (``scipy.signal.convolve2d``), so the exported kernels are
 flipped along both spatial axes. onnxruntime's CPU provider has no ``Conv`` for
 double, so float64 models write the convolution as a matrix product of the
 flipped kernels with image patches gathered by ``Slice`` (the same "im2col"
-product as :mod:`sktinycnn._conv`), which every runtime runs in double.
+product as ``sktinycnn._conv``), which every runtime runs in double.
 
 Requires the optional extra ``onnx`` (``pip install "sktinycnn[onnx]"``).
 """
@@ -55,7 +55,7 @@ SKL2ONNX_ALIAS = "SktinycnnTinyConvRegressor"
 def _import_onnx():
     try:
         import onnx
-    except ImportError as exc:  # pragma: no cover - the test extra installs onnx
+    except ImportError as exc:
         raise ImportError(
             "Exporting to ONNX needs the 'onnx' package: install the optional "
             'extra with `pip install "sktinycnn[onnx]"`.'

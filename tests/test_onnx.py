@@ -9,6 +9,7 @@ bound is the plain relative error ``|onnx - predict| <= rtol * |predict|``.
 """
 
 import itertools
+import sys
 import warnings
 
 import numpy as np
@@ -461,3 +462,14 @@ def test_skl2onnx_refuses_old_opset(small_model):
         warnings.simplefilter("ignore", UserWarning)
         with pytest.raises(RuntimeError, match="target_opset >= 13"):
             skl2onnx.to_onnx(model, X[:1], target_opset=MIN_TARGET_OPSET - 1)
+
+
+@pytest.mark.parametrize("missing", ["onnx", "skl2onnx"])
+def test_missing_optional_dependency(small_model, monkeypatch, missing):
+    # A None entry in sys.modules makes "import name" raise ImportError.
+    monkeypatch.setitem(sys.modules, missing, None)
+    with pytest.raises(ImportError, match=r"sktinycnn\[onnx\]"):
+        if missing == "onnx":
+            to_onnx(small_model[0])
+        else:
+            register_skl2onnx()
