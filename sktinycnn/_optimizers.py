@@ -142,7 +142,9 @@ def update_params(
     return _adam_update(params, grads, state, beta_1, beta_2, epsilon)
 
 
-def scheduled_learning_rate(schedule, learning_rate_init, current, samples_seen, power_t):
+def scheduled_learning_rate(
+    schedule, learning_rate_init, current, samples_seen, power_t
+):
     """Step size at the end of an epoch, under a schedule.
 
     Parameters

@@ -28,7 +28,7 @@ from sktinycnn._images import (
 )
 def test_default_image_shape_is_most_square(n_features, expected):
     assert default_image_shape(n_features) == expected
-    c, h, w = expected
+    _, h, w = expected
     assert h * w == n_features and h <= w
 
 

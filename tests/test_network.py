@@ -1,4 +1,4 @@
-"""The network's math against oracles: scipy.signal.convolve2d and finite differences."""
+"""The network's math against oracles: scipy convolve2d and finite differences."""
 
 import itertools
 
@@ -29,7 +29,10 @@ def _scipy_maps(images, kernels, padding):
     return np.array(
         [
             [
-                sum(convolve2d(images[i, ch], kernels[f, ch], padding) for ch in range(c))
+                sum(
+                    convolve2d(images[i, ch], kernels[f, ch], padding)
+                    for ch in range(c)
+                )
                 for f in range(kernels.shape[0])
             ]
             for i in range(n)
@@ -148,7 +151,7 @@ def _numerical_gradient(params, name, loss_at, eps=1e-5):
 
 
 GRADIENT_CASES = [
-    # channels, height, width, n_filters, kernel, padding, n_outputs, n_samples, weighted
+    # channels, height, width, filters, kernel, padding, outputs, samples, weighted
     (1, 3, 3, 1, (2, 2), "valid", 1, 1, False),
     (1, 5, 4, 2, (3, 2), "valid", 1, 4, True),
     (2, 4, 4, 3, (2, 2), "same", 2, 3, False),
@@ -197,9 +200,12 @@ def test_loss_is_weighted_mean_of_half_squared_error():
     )
     loss, _ = loss_and_gradients(params, images, targets, weights, 0.0, "valid")
     assert loss == pytest.approx(expected, rel=1e-13)
-    penalty = 0.5 * 0.1 * (
-        (params["kernels"] ** 2).sum() + (params["coef"] ** 2).sum()
-    ) / weights.sum()
+    penalty = (
+        0.5
+        * 0.1
+        * ((params["kernels"] ** 2).sum() + (params["coef"] ** 2).sum())
+        / weights.sum()
+    )
     loss_l2, _ = loss_and_gradients(params, images, targets, weights, 0.1, "valid")
     assert loss_l2 == pytest.approx(expected + penalty, rel=1e-13)
 
