@@ -319,9 +319,8 @@ def loss_and_gradients(params, images, targets, sample_weight, alpha, padding):
     if sample_weight is not None:
         grad_pre *= sample_weight[:, None]
     grads, grad_hidden = output_backward(params, hidden, grad_pre)
-    grads.update(
-        hidden_backward(params, hidden_cache, grad_hidden.reshape(hidden_cache[1].shape))
-    )
+    grad_maps = grad_hidden.reshape(hidden_cache[1].shape)
+    grads.update(hidden_backward(params, hidden_cache, grad_maps))
 
     penalty = 0.0
     if alpha:
