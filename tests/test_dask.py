@@ -1,0 +1,141 @@
+"""Grid searches and streaming on a real dask.distributed LocalCluster.
+
+The cluster has two worker processes on 127.0.0.1, no dashboard; every test
+has a timeout (pytest-timeout, SIGALRM), so that a worker that cannot run the
+tasks fails the test instead of hanging the suite, and the ``with`` blocks
+still close the cluster. The oracle for the grid search is the same search
+with loky, which ``test_parallel.py`` checks against the serial run.
+"""
+
+import os
+import warnings
+
+import dask.array as da
+import joblib
+import numpy as np
+import psutil
+import pytest
+from distributed import Client, LocalCluster
+from numpy.testing import assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, KFold
+
+from sktinycnn import TinyConvRegressor
+from sktinycnn.streaming import fit_chunks
+
+pytestmark = pytest.mark.timeout(90)
+
+CLUSTER = dict(
+    n_workers=2,
+    threads_per_worker=1,
+    processes=True,
+    host="127.0.0.1",
+    dashboard_address=None,
+    # Even without a dashboard the scheduler serves health and metrics routes
+    # over HTTP, by default on port 8787; any free loopback port avoids a clash
+    # (and distributed's warning) when another cluster runs on the machine.
+    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, digit = load_digits(return_X_y=True)
+    return X[:450] / 16, digit[:450] / 9
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(**CLUSTER) as cluster, Client(cluster) as client:
+        yield client
+
+
+def process_id(estimator, X, y):
+    """Scorer: the process it runs in."""
+    return float(os.getpid())
+
+
+def _search(n_jobs):
+    return GridSearchCV(
+        TinyConvRegressor(n_filters=4, kernel_size=3, max_iter=8, random_state=0),
+        {"learning_rate": [0.01, 0.05], "kernel_scale": [None, 0.5]},
+        cv=KFold(3, shuffle=True, random_state=0),
+        scoring={"r2": "r2", "pid": process_id},
+        refit="r2",
+        n_jobs=n_jobs,
+        error_score="raise",  # a failed fit must fail the test, not score NaN
+    )
+
+
+def _fit_quietly(search, X, y):
+    # scikit-learn passes warning filters on to loky and dask workers alike.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        return search.fit(X, y)
+
+
+def _pids(search):
+    return {
+        int(pid)
+        for split in range(3)
+        for pid in search.cv_results_[f"split{split}_test_pid"]
+    }
+
+
+def test_grid_search_on_dask_equals_loky(client, digits):
+    X, y = digits
+    worker_pids = set(client.run(os.getpid).values())
+    with joblib.parallel_config(backend="dask"):
+        on_dask = _fit_quietly(_search(n_jobs=-1), X, y)
+    with joblib.parallel_config(backend="loky"):
+        on_loky = _fit_quietly(_search(n_jobs=2), X, y)
+
+    # The fits ran on the cluster's workers, and both of them took part.
+    assert _pids(on_dask) == worker_pids
+    assert len(worker_pids) == 2
+    for key in on_loky.cv_results_:
+        if key.endswith("_time") or "_pid" in key:
+            continue
+        if key == "params":
+            assert on_dask.cv_results_[key] == on_loky.cv_results_[key]
+        else:
+            assert_array_equal(
+                np.asarray(on_dask.cv_results_[key]),
+                np.asarray(on_loky.cv_results_[key]),
+                err_msg=key,
+            )
+    assert len(set(on_loky.cv_results_["mean_test_r2"])) == 4
+    assert_array_equal(on_dask.best_estimator_.coef_, on_loky.best_estimator_.coef_)
+
+
+def test_fit_chunks_over_dask_array_on_the_cluster_equals_fit(client, digits):
+    # The chunks are computed on the workers and pulled one at a time.
+    X, y = digits
+    X_dask = client.persist(da.from_array(X, chunks=(150, X.shape[1])))
+    y_dask = client.persist(da.from_array(y, chunks=150))
+    estimator = TinyConvRegressor(
+        n_filters=2, shuffle=False, batch_size=50, random_state=0
+    )
+    streamed = fit_chunks(clone(estimator), X_dask, y_dask, chunk_size=150, n_epochs=2)
+    reference = clone(estimator).set_params(max_iter=2)
+    with pytest.warns(ConvergenceWarning):
+        reference.fit(X, y)
+    for name in ("kernels_", "kernel_intercepts_", "coef_", "intercept_"):
+        assert_array_equal(getattr(streamed, name), getattr(reference, name))
+
+
+def test_local_cluster_leaves_no_process_behind():
+    me = psutil.Process()
+    before = {child.pid for child in me.children(recursive=True)}
+    with LocalCluster(**CLUSTER) as cluster, Client(cluster) as client:
+        worker_pids = set(client.run(os.getpid).values())
+        assert client.submit(sum, [1, 2]).result() == 3
+    assert len(worker_pids) == 2
+    assert not any(psutil.pid_exists(pid) for pid in worker_pids)
+    # multiprocessing's resource tracker, started with the first spawned
+    # process, is the only newcomer: one per interpreter, it exits with it.
+    for child in me.children(recursive=True):
+        if child.pid not in before:
+            assert "multiprocessing.resource_tracker" in " ".join(child.cmdline())
