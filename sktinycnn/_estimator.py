@@ -44,10 +44,10 @@ try:  # scikit-learn >= 1.9 has a callback API; older versions simply lack it.
     from sklearn.callback import CallbackSupportMixin, with_callbacks
 except ImportError:  # pragma: no cover - exercised on scikit-learn < 1.9
 
-    class CallbackSupportMixin:  # noqa: D101 - empty stand-in
+    class CallbackSupportMixin:  # an empty stand-in
         pass
 
-    def with_callbacks(method):  # noqa: D103 - identity stand-in
+    def with_callbacks(method):  # an identity stand-in
         return method
 
 
@@ -205,7 +205,7 @@ default="constant"
         Number of targets.
     n_features_in_ : int
         Number of features (pixels times channels) seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
     n_iter_ : int
         Epochs run by the last call to ``fit`` or ``partial_fit``.
@@ -493,18 +493,6 @@ default="constant"
             "intercept": self.intercept_ if use_bias else None,
         }
 
-    def _store_params(self, params):
-        dtype = params["kernels"].dtype
-        self.kernels_ = params["kernels"]
-        self.coef_ = params["coef"]
-        n_filters, n_outputs = self.kernels_.shape[0], self.coef_.shape[1]
-        intercepts = params["kernel_intercepts"]
-        self.kernel_intercepts_ = (
-            np.zeros(n_filters, dtype) if intercepts is None else intercepts
-        )
-        intercept = params["intercept"]
-        self.intercept_ = np.zeros(n_outputs, dtype) if intercept is None else intercept
-
     def _scaled_targets(self, y):
         """Map targets into sigmoid units with the fitted affine map."""
         scale = self.target_scale_
@@ -589,6 +577,9 @@ default="constant"
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _fit(self, X, y, sample_weight, *, incremental):
+        # Callback context first, so that a failed fit that restores __dict__
+        # below still lets with_callbacks tear the callbacks down.
+        hooks = _EpochHooks(self, X, y, sample_weight, incremental=incremental)
         # All or nothing: any error (bad input, divergence) leaves the model as
         # it was. Fitted arrays are replaced, never written in place, so a
         # shallow copy of __dict__ is a snapshot. Hostile inputs can overflow:
@@ -597,15 +588,17 @@ default="constant"
         saved = dict(self.__dict__)
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                return self._fit_all_or_nothing(
-                    X, y, sample_weight, incremental=incremental
+                self._fit_all_or_nothing(
+                    X, y, sample_weight, incremental=incremental, hooks=hooks
                 )
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
+        hooks.end_fit()
+        return self
 
-    def _fit_all_or_nothing(self, X, y, sample_weight, *, incremental):
+    def _fit_all_or_nothing(self, X, y, sample_weight, *, incremental, hooks):
         self._validate_hyperparameters()
         first_call = not (
             (incremental or self.warm_start) and hasattr(self, "kernels_")
@@ -684,18 +677,17 @@ default="constant"
                     "scale_target=True). Refit from scratch (warm_start=False) "
                     "with data covering the whole target range."
                 )
+        hooks.fitted_attributes = lambda params: _fitted_attributes(
+            params, image_shape_, y_ndim_
+        )
         params, state, n_iter = self._train(
-            images, y, targets, sample_weight, params, state, incremental
+            images, y, targets, sample_weight, params, state, incremental, hooks
         )
         # Commit: nothing on self changes unless training finished (or was
         # interrupted between epochs), so a diverged fit leaves no half model.
-        self._store_params(params)
-        self.image_shape_ = tuple(int(d) for d in image_shape_)
-        self.kernel_size_ = tuple(int(k) for k in params["kernels"].shape[2:])
-        self.n_outputs_ = int(params["coef"].shape[1])
-        self._y_ndim = y_ndim_
+        for name, value in _fitted_attributes(params, image_shape_, y_ndim_).items():
+            setattr(self, name, value)
         self._set_training_state(state, n_iter)
-        return self
 
     def _target_bound(self, s):
         return (self.target_offset_ + s * self.target_scale_).tolist()
@@ -789,7 +781,9 @@ default="constant"
         val = (images[val_idx], y[val_idx], targets[val_idx], weights[1])
         return train, val
 
-    def _train(self, images, y, targets, sample_weight, params, state, incremental):
+    def _train(
+        self, images, y, targets, sample_weight, params, state, incremental, hooks
+    ):
         """The epoch loop. Works on local copies; returns the final state."""
         rng = state["rng"]
         validation = None
@@ -813,6 +807,7 @@ default="constant"
         n_iter = 0
         try:
             for _ in range(n_epochs):
+                hooks.begin_epoch()
                 epoch_params, epoch_optimizer = params, optimizer
                 order = rng.permutation(n_samples) if self.shuffle else None
                 accumulated = 0.0
@@ -866,6 +861,9 @@ default="constant"
                 optimizer, stop = self._apply_stopping_rule(
                     state, optimizer, validation is not None
                 )
+                # A callback may ask to stop (e.g. a monitored score is good
+                # enough): that ends training like the stopping rule does.
+                stop |= hooks.end_epoch(params)
                 if stop or incremental:
                     break
             else:
@@ -1009,8 +1007,9 @@ default="constant"
         check_is_fitted(self)
         with np.errstate(over="ignore", invalid="ignore"):
             images, _ = self._images(X, reset=False)
-        c, h, w = self.image_shape_
-        ho, wo = conv_output_shape((h, w), self.kernel_size_, self.padding)
+        ho, wo = conv_output_shape(
+            self.image_shape_[1:], self.kernel_size_, self.padding
+        )
         params = self._params()
         maps = np.empty((images.shape[0], self.kernels_.shape[0], ho, wo), images.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -1058,6 +1057,93 @@ def _check_no_overflow(values):
             "X and the kernels are so large that the convolution overflowed "
             f"{values.dtype.name} (inf - inf): scale the inputs (e.g. "
             f"StandardScaler){hint}, or refit with a lower learning_rate."
+        )
+
+
+def _fitted_attributes(params, image_shape, y_ndim):
+    """The fitted attributes that a params dict stands for.
+
+    Absent biases (``fit_intercept=False``) are stored as zeros, so that the
+    public attributes always have their documented shapes.
+    """
+    kernels, coef = params["kernels"], params["coef"]
+    dtype = kernels.dtype
+    intercepts, intercept = params["kernel_intercepts"], params["intercept"]
+    return {
+        "kernels_": kernels,
+        "kernel_intercepts_": (
+            np.zeros(kernels.shape[0], dtype) if intercepts is None else intercepts
+        ),
+        "coef_": coef,
+        "intercept_": (
+            np.zeros(coef.shape[1], dtype) if intercept is None else intercept
+        ),
+        "image_shape_": tuple(int(d) for d in image_shape),
+        "kernel_size_": tuple(int(k) for k in kernels.shape[2:]),
+        "n_outputs_": int(coef.shape[1]),
+        "_y_ndim": y_ndim,
+    }
+
+
+class _EpochHooks:
+    """scikit-learn's callback hooks (``sklearn.callback``, 1.9+) for one fit.
+
+    The fit is the root task and every epoch a subtask, so ``ProgressBar``
+    shows one bar per fit advancing by epoch, ``ScoringMonitor`` scores the
+    model after every epoch, and a callback's ``on_fit_task_end`` returning
+    True stops training after that epoch. Without the callback API (older
+    scikit-learn) every method does nothing.
+    """
+
+    def __init__(self, estimator, X, y, sample_weight, *, incremental):
+        self._estimator = estimator
+        self._hook_kwargs = {
+            "X": X,
+            "y": y,
+            "metadata": None if sample_weight is None else {
+                "sample_weight": sample_weight
+            },
+        }
+        self.fitted_attributes = None
+        self._context = None
+        if hasattr(estimator, "_init_callback_context"):
+            max_iter = estimator.max_iter
+            n_epochs = 1 if incremental else (
+                max_iter if isinstance(max_iter, numbers.Integral) else None
+            )
+            self._context = estimator._init_callback_context(max_subtasks=n_epochs)
+            self._context.call_on_fit_task_begin(
+                estimator=estimator, **self._hook_kwargs
+            )
+        self._epoch_context = None
+
+    def begin_epoch(self):
+        if self._context is None:
+            return
+        self._epoch_context = self._context.subcontext(task_name="epoch")
+        self._epoch_context.call_on_fit_task_begin(
+            estimator=self._estimator, **self._hook_kwargs
+        )
+
+    def end_epoch(self, params):
+        if self._context is None:
+            return False
+        return bool(
+            self._epoch_context.call_on_fit_task_end(
+                estimator=self._estimator,
+                # Built only if a callback asks for the fitted estimator.
+                reconstruction_attributes=lambda: self.fitted_attributes(params),
+                **self._hook_kwargs,
+            )
+        )
+
+    def end_fit(self):
+        if self._context is None:
+            return
+        self._context.call_on_fit_task_end(
+            estimator=self._estimator,
+            reconstruction_attributes=lambda: {},
+            **self._hook_kwargs,
         )
 
 
