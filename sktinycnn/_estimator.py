@@ -541,6 +541,15 @@ default="constant"
         -------
         self : TinyConvRegressor
             The fitted estimator.
+
+        Examples
+        --------
+        >>> from sktinycnn import TinyConvRegressor
+        >>> from sktinycnn.datasets import load_tutorial
+        >>> X, y = load_tutorial()
+        >>> model = TinyConvRegressor(tol=1e-3, random_state=0).fit(X, y)
+        >>> model.kernels_.shape, model.n_iter_ > 0
+        ((1, 1, 2, 2), True)
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
@@ -567,6 +576,17 @@ default="constant"
         -------
         self : TinyConvRegressor
             The updated estimator.
+
+        Examples
+        --------
+        >>> from sktinycnn import TinyConvRegressor
+        >>> from sktinycnn.datasets import load_tutorial
+        >>> X, y = load_tutorial()
+        >>> model = TinyConvRegressor(random_state=0)
+        >>> for _ in range(3):
+        ...     model = model.partial_fit(X, y)
+        >>> model.n_iter_, len(model.loss_curve_)
+        (1, 3)
         """
         if self.early_stopping:
             raise ValueError(
@@ -966,6 +986,15 @@ default="constant"
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predictions, in the dtype the model was trained in; 1-D when ``y``
             was 1-D at fit.
+
+        Examples
+        --------
+        >>> from sktinycnn import TinyConvRegressor
+        >>> from sktinycnn.datasets import load_tutorial
+        >>> X, y = load_tutorial()
+        >>> model = TinyConvRegressor(tol=1e-3, random_state=0).fit(X, y)
+        >>> model.predict(X).shape
+        (4,)
         """
         check_is_fitted(self)
         # Casting to a float32 model may overflow (sklearn then reports the

@@ -126,7 +126,8 @@ class KernelsDisplay:
             over the image) instead of as stored.
         axes : array-like of matplotlib.axes.Axes, default=None
             ``n_filters * channels`` axes to draw on (row-major: filters by
-            rows); ``None`` makes a new figure.
+            rows); ``None`` makes a new figure with the filters side by side
+            and the channels one below the other.
         cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
             Colour map, centred on zero.
         annotate : bool or None, default=None
@@ -139,6 +140,19 @@ class KernelsDisplay:
         -------
         display : KernelsDisplay
             The display, with the matplotlib objects in its attributes.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from sktinycnn import TinyConvRegressor
+        >>> from sktinycnn.datasets import load_tutorial
+        >>> from sktinycnn.plotting import KernelsDisplay
+        >>> X, y = load_tutorial()
+        >>> model = TinyConvRegressor(n_filters=2, tol=1e-3, random_state=0).fit(X, y)
+        >>> display = KernelsDisplay.from_estimator(model, flip=True)
+        >>> display.axes_.shape
+        (2, 1)
         """
         _check_fitted(estimator)
         return cls(np.asarray(estimator.kernels_), flip=flip).plot(
@@ -152,7 +166,8 @@ class KernelsDisplay:
         ----------
         axes : array-like of matplotlib.axes.Axes, default=None
             ``n_filters * channels`` axes to draw on (row-major: filters by
-            rows); ``None`` makes a new figure.
+            rows); ``None`` makes a new figure with the filters side by side
+            and the channels one below the other.
         cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
             Colour map, centred on zero.
         annotate : bool or None, default=None
@@ -165,6 +180,17 @@ class KernelsDisplay:
         -------
         display : KernelsDisplay
             This display, with the matplotlib objects in its attributes.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import numpy as np
+        >>> from sktinycnn.plotting import KernelsDisplay
+        >>> kernels = np.arange(8.0).reshape(2, 1, 2, 2) - 4
+        >>> display = KernelsDisplay(kernels).plot(colorbar=False)
+        >>> display.images_[1, 0].get_array().tolist()
+        [[0.0, 1.0], [2.0, 3.0]]
         """
         kernels = np.asarray(self.kernels, dtype=float)
         if kernels.ndim != 4:
@@ -178,9 +204,15 @@ class KernelsDisplay:
         if annotate is None:
             annotate = kh * kw <= 16
         size = 1.6 + 0.15 * max(kh, kw)
-        fig, axes = _axes_grid(
-            axes, (n_filters, channels), (size * channels + 1, size * n_filters)
-        )
+        if axes is None:
+            # Filters side by side, channels one below the other: a row of
+            # kernels for one-channel images.
+            fig, grid = _axes_grid(
+                None, (channels, n_filters), (size * n_filters + 1.2, size * channels)
+            )
+            axes = grid.T
+        else:
+            fig, axes = _axes_grid(axes, (n_filters, channels), None)
         vmax = float(np.abs(kernels).max()) or 1.0
         images = np.empty((n_filters, channels), dtype=object)
         for f in range(n_filters):
@@ -284,6 +316,20 @@ class FeatureMapsDisplay:
         -------
         display : FeatureMapsDisplay
             The display, with the matplotlib objects in its attributes.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from sktinycnn import TinyConvRegressor
+        >>> from sktinycnn.datasets import load_tutorial
+        >>> from sktinycnn.plotting import FeatureMapsDisplay
+        >>> X, y = load_tutorial()
+        >>> model = TinyConvRegressor(n_filters=2, tol=1e-3, random_state=0).fit(X, y)
+        >>> display = FeatureMapsDisplay.from_estimator(
+        ...     model, X[2:4], labels=["x3", "x4"])
+        >>> display.axes_.shape, display.axes_[0, 0].get_title()
+        ((2, 3), 'x3')
         """
         _check_fitted(estimator)
         maps = estimator.feature_maps(X)
@@ -311,6 +357,18 @@ class FeatureMapsDisplay:
         -------
         display : FeatureMapsDisplay
             This display, with the matplotlib objects in its attributes.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import numpy as np
+        >>> from sktinycnn.plotting import FeatureMapsDisplay
+        >>> images = np.zeros((1, 1, 3, 3))
+        >>> maps = np.full((1, 2, 2, 2), 0.5)
+        >>> display = FeatureMapsDisplay(images, maps).plot()
+        >>> [ax.get_title() for ax in display.axes_[0]]
+        ['image', 'map 0', 'map 1']
         """
         images = np.asarray(self.images, dtype=float)
         maps = np.asarray(self.maps, dtype=float)
@@ -413,6 +471,19 @@ class LossCurveDisplay:
         -------
         display : LossCurveDisplay
             The display, with the matplotlib objects in its attributes.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from sktinycnn import TinyConvRegressor
+        >>> from sktinycnn.datasets import load_tutorial
+        >>> from sktinycnn.plotting import LossCurveDisplay
+        >>> X, y = load_tutorial()
+        >>> model = TinyConvRegressor(n_filters=2, tol=1e-3, random_state=0).fit(X, y)
+        >>> display = LossCurveDisplay.from_estimator(model)
+        >>> display.line_.get_ydata().tolist() == model.loss_curve_
+        True
         """
         _check_fitted(estimator)
         return cls(
@@ -436,6 +507,16 @@ class LossCurveDisplay:
         -------
         display : LossCurveDisplay
             This display, with the matplotlib objects in its attributes.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from sktinycnn.plotting import LossCurveDisplay
+        >>> display = LossCurveDisplay([0.1, 0.05, 0.04],
+        ...                            validation_scores=[0.2, 0.5, 0.4]).plot()
+        >>> display.validation_line_.get_ydata().tolist()
+        [0.2, 0.5, 0.4]
         """
         plt = _pyplot()
         if ax is None:

@@ -1,0 +1,186 @@
+"""sktinycnn.plotting draws what the model holds (Agg backend, no display)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+from scipy.signal import convolve2d
+from sklearn.exceptions import NotFittedError
+
+from sktinycnn import TinyConvRegressor
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from sktinycnn.plotting import (
+    FeatureMapsDisplay,
+    KernelsDisplay,
+    LossCurveDisplay,
+)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def two_channel_model():
+    """3 filters of 2x3 over 2-channel 5x6 images, with biases."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 2, 5, 6)
+    y = X[:, 0].mean(axis=(1, 2)) - X[:, 1, :2].mean(axis=(1, 2))
+    model = TinyConvRegressor(n_filters=3, kernel_size=(2, 3), tol=1e-3,
+                              random_state=0)
+    return model.fit(X, y), X
+
+
+def _reference_maps(model, images):
+    """tanh(sum_c convolve2d(x_c, k_fc, 'valid') + b_f), with SciPy as oracle."""
+    return np.stack([
+        np.stack([
+            np.tanh(
+                sum(convolve2d(x[c], kernel[c], "valid") for c in range(x.shape[0]))
+                + bias
+            )
+            for kernel, bias in zip(model.kernels_, model.kernel_intercepts_,
+                                    strict=True)
+        ])
+        for x in images
+    ])
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_kernels_display_shows_every_kernel(two_channel_model, flip):
+    model, _ = two_channel_model
+    display = KernelsDisplay.from_estimator(model, flip=flip)
+    assert display.axes_.shape == (3, 2)
+    assert display.images_.shape == (3, 2)
+    assert isinstance(display.figure_, matplotlib.figure.Figure)
+    for f in range(3):
+        for c in range(2):
+            expected = model.kernels_[f, c]
+            if flip:
+                expected = np.rot90(expected, 2)
+            shown = np.asarray(display.images_[f, c].get_array())
+            assert shown.shape == (2, 3)
+            np.testing.assert_array_equal(shown, expected)
+            title = display.axes_[f, c].get_title()
+            assert f"kernel {f}" in title and f"channel {c}" in title
+    # One symmetric colour scale for all kernels, centred on zero.
+    vmax = np.abs(model.kernels_).max()
+    assert display.images_[0, 0].get_clim() == pytest.approx((-vmax, vmax))
+    assert display.colorbar_ is not None
+
+
+def test_kernels_display_on_given_axes_and_annotations():
+    kernels = np.arange(8.0).reshape(2, 1, 2, 2) - 4
+    fig, axes = plt.subplots(1, 2)
+    display = KernelsDisplay(kernels).plot(axes=axes, colorbar=False)
+    assert display.figure_ is fig
+    assert display.axes_[1, 0] is axes[1]
+    assert display.colorbar_ is None
+    # Small kernels are annotated with their values, in cell order.
+    texts = [t.get_text() for t in axes[0].texts]
+    assert texts == ["-4", "-3", "-2", "-1"]
+    with pytest.raises(ValueError, match="2 x 1 = 2 are needed"):
+        KernelsDisplay(kernels).plot(axes=plt.subplots(1, 3)[1])
+    with pytest.raises(ValueError, match="n_filters, channels, kh, kw"):
+        KernelsDisplay(kernels[0]).plot()
+
+
+def test_feature_maps_display_matches_scipy(two_channel_model):
+    model, X = two_channel_model
+    display = FeatureMapsDisplay.from_estimator(
+        model, X[:4], labels=["a", "b", "c", "d"]
+    )
+    assert display.axes_.shape == display.images_.shape == (4, 1 + 3)
+    expected = _reference_maps(model, X[:4])
+    for i in range(4):
+        image = np.asarray(display.images_[i, 0].get_array())
+        np.testing.assert_allclose(image, X[i].mean(axis=0))
+        assert display.axes_[i, 0].get_title() == "abcd"[i]
+        for f in range(3):
+            shown = np.asarray(display.images_[i, 1 + f].get_array())
+            assert shown.shape == (4, 4)  # (5 - 2 + 1, 6 - 3 + 1)
+            np.testing.assert_allclose(shown, expected[i, f], rtol=1e-12, atol=1e-12)
+            assert display.axes_[i, 1 + f].get_title() == f"map {f}"
+            assert display.images_[i, 1 + f].get_clim() == (-1, 1)
+
+
+def test_feature_maps_display_flat_input_and_errors():
+    rng = np.random.RandomState(1)
+    X = rng.rand(30, 16)  # flat rows: 4x4 one-channel images
+    model = TinyConvRegressor(n_filters=2, tol=1e-3, random_state=0)
+    model.fit(X, X.sum(axis=1))
+    display = FeatureMapsDisplay.from_estimator(model, X[:2])
+    np.testing.assert_allclose(
+        np.asarray(display.images_[1, 0].get_array()), X[1].reshape(4, 4)
+    )
+    assert display.axes_[0, 0].get_title() == "image"
+    with pytest.raises(ValueError, match="labels has 1 entries for 2 images"):
+        FeatureMapsDisplay.from_estimator(model, X[:2], labels=["only one"])
+    with pytest.raises(ValueError, match="same n_images"):
+        FeatureMapsDisplay(np.zeros((2, 1, 4, 4)), np.zeros((3, 2, 3, 3))).plot()
+
+
+def test_loss_curve_display_without_validation(two_channel_model):
+    model, _ = two_channel_model
+    display = LossCurveDisplay.from_estimator(model)
+    np.testing.assert_array_equal(display.line_.get_ydata(), model.loss_curve_)
+    np.testing.assert_array_equal(
+        display.line_.get_xdata(), np.arange(1, len(model.loss_curve_) + 1)
+    )
+    assert display.ax_.get_yscale() == "log"
+    assert display.ax_.get_title() and display.ax_.get_xlabel() == "epoch"
+    assert display.validation_ax_ is None and display.validation_line_ is None
+
+
+def test_loss_curve_display_with_early_stopping():
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 3, 3)
+    model = TinyConvRegressor(early_stopping=True, max_iter=300, random_state=0)
+    model.fit(X, X.sum(axis=(1, 2)))
+    fig, ax = plt.subplots()
+    display = LossCurveDisplay.from_estimator(model, ax=ax, logy=False, label="ours")
+    assert display.ax_ is ax and display.figure_ is fig
+    assert ax.get_yscale() == "linear"
+    assert display.line_.get_label() == "ours"
+    np.testing.assert_array_equal(
+        display.validation_line_.get_ydata(), model.validation_scores_
+    )
+    assert display.validation_ax_.get_ylabel() == "validation R²"
+    # The best epoch is marked.
+    marker = display.validation_ax_.get_lines()[-1]
+    best = int(np.argmax(model.validation_scores_))
+    assert marker.get_xdata().tolist() == [best + 1]
+
+
+@pytest.mark.parametrize("display", [KernelsDisplay, LossCurveDisplay])
+def test_unfitted_estimator_raises(display):
+    with pytest.raises(NotFittedError):
+        display.from_estimator(TinyConvRegressor())
+
+
+def test_missing_matplotlib_message(monkeypatch):
+    # None in sys.modules makes the import fail as if matplotlib were absent.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"sktinycnn\[plot\]"):
+        LossCurveDisplay([0.1, 0.05]).plot()
+
+
+def test_import_does_not_import_matplotlib():
+    code = (
+        "import sys, sktinycnn.plotting; "
+        "print('matplotlib' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert result.stdout.strip() == "False"
