@@ -26,18 +26,17 @@ from sklearn.utils.validation import (
 
 from . import __version__
 from ._conv import conv_output_shape
+from ._fastpath import EpochRunner
 from ._images import as_images, resolve_image_shape, resolve_kernel_size
 from ._network import (
     forward,
     hidden_forward,
     initialize_params,
-    loss_and_gradients,
 )
 from ._optimizers import (
     decay_on_plateau,
     init_optimizer_state,
     scheduled_learning_rate,
-    update_params,
 )
 
 try:  # scikit-learn >= 1.9 has a callback API; older versions simply lack it.
@@ -825,26 +824,21 @@ default="constant"
         best_params = None
         n_epochs = 1 if incremental else self.max_iter
         n_iter = 0
+        # The batch loop runs in _fastpath: the math of loss_and_gradients and
+        # update_params, in place on private buffers (params and optimizer are
+        # only read; each epoch returns fresh ones).
+        runner = EpochRunner(
+            images, targets, sample_weight, params, batch_size=batch_size,
+            alpha=self.alpha, padding=self.padding, solver=optimizer["solver"],
+            **opt_kwargs,
+        )
         try:
             for _ in range(n_epochs):
                 hooks.begin_epoch()
-                epoch_params, epoch_optimizer = params, optimizer
                 order = rng.permutation(n_samples) if self.shuffle else None
-                accumulated = 0.0
-                for batch in gen_batches(n_samples, batch_size):
-                    idx = batch if order is None else order[batch]
-                    weights = None if sample_weight is None else sample_weight[idx]
-                    loss, grads = loss_and_gradients(
-                        epoch_params, images[idx], targets[idx], weights,
-                        self.alpha, self.padding,
-                    )
-                    batch_weight = (
-                        batch.stop - batch.start if weights is None else weights.sum()
-                    )
-                    accumulated += loss * batch_weight
-                    epoch_params, epoch_optimizer = update_params(
-                        epoch_params, grads, epoch_optimizer, **opt_kwargs
-                    )
+                epoch_params, epoch_optimizer, accumulated = runner.run_epoch(
+                    params, optimizer, order
+                )
                 epoch_loss = float(accumulated / total_weight)
                 if not (np.isfinite(epoch_loss) and _all_finite(epoch_params)):
                     raise ValueError(

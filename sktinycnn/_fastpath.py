@@ -1,0 +1,671 @@
+"""The training hot path: epochs over preallocated buffers, in place.
+
+:func:`._network.loss_and_gradients` and :func:`._optimizers.update_params`
+are the reference: clear, pure, and allocating fresh arrays at every call.
+For a network this small the cost of training is per-call overhead at small
+batch sizes and memory traffic at large ones, so the estimator's batch loop
+runs here instead, on the same math laid out for speed:
+
+- **Flat parameters.** Kernels (with the kernel biases as an extra column),
+  dense weights and dense biases live in one flat vector ``theta``, their
+  gradient in one flat ``grad`` and the optimiser's running averages in flat
+  vectors of the same layout, so that an optimiser step is a handful of NumPy
+  calls whatever the number of parameter arrays. Every array keeps its public
+  element order (kernels ``(F, c, kh, kw)``, ``coef`` rows C-ordered over
+  ``(F, ho, wo)``), so loading and exporting are plain copies.
+- **Flipped patches, transposed.** Patches are laid out ``(K, n_samples *
+  n_pixels)`` with ``K`` over ``(channel, kh, kw)`` *flipped*: the true
+  convolution is then a product with the kernels as stored, the whole batch
+  in one GEMM, ``pre (F, n * L) = kernels (F, K) @ patches (K, n * L)``, and
+  the kernel gradient another, ``grad_pre (F, n * L) @ patches.T``. With
+  biases a row of ones is appended, so both GEMMs also add the bias and sum
+  its gradient. Each row of the patch matrix is one contiguous copy of an
+  image window.
+- **Patches once per fit** when the whole training set's patch matrix is
+  small (:data:`PRECOMPUTE_BYTES`): a batch is then a slice or a gather;
+  otherwise each batch copies its windows into a reused buffer.
+- **Reused buffers.** Every array of the loop is allocated once and written
+  with ``out=``: fresh multi-megabyte temporaries per batch cost page faults.
+- **A lean loop for one image per step** (``batch_size=1``, the tutorial's
+  updates), where the cost is the number of NumPy calls: about fifteen per
+  update, on views prepared once per fit. (Size-1 operands are never both
+  input and output of a ufunc: NumPy is several times slower then.)
+
+Training state is only touched through :meth:`EpochRunner.run_epoch`, which
+takes the parameters and optimiser state as the estimator holds them (dicts of
+arrays, never modified) and returns fresh ones after a full epoch, so a
+diverged or interrupted epoch changes nothing the estimator keeps. The update
+rules are those of :mod:`._optimizers` (same operation order); tests check
+the two paths agree.
+"""
+
+import math
+
+import numpy as np
+from scipy.special import expit
+
+from ._conv import conv_output_shape, same_padding
+
+__all__ = ["PRECOMPUTE_BYTES", "EpochRunner"]
+
+#: Patch matrices of the whole training set up to this size are built once per
+#: fit; larger ones are built batch by batch into a reused buffer.
+PRECOMPUTE_BYTES = 64 * 2**20
+
+
+def _tap_rows(channels, kernel_hw):
+    """``(row, channel, i, j)``: patch row ``row`` holds the window at ``(i, j)``.
+
+    Rows run over ``(channel, a, b)`` of the kernel and hold the image at offset
+    ``(kh - 1 - a, kw - 1 - b)``: a true convolution is then a plain dot product
+    of a kernel with a patch column.
+    """
+    kh, kw = kernel_hw
+    return [
+        (c * kh * kw + (kh - 1 - i) * kw + (kw - 1 - j), c, i, j)
+        for c in range(channels)
+        for i in range(kh)
+        for j in range(kw)
+    ]
+
+
+def _copy_patches(images, taps, out_hw, out):
+    """Write the flipped patches of ``images`` into ``out`` of shape (K1, n, ho, wo)."""
+    ho, wo = out_hw
+    for row, c, i, j in taps:
+        np.copyto(out[row], images[:, c, i : i + ho, j : j + wo])
+
+
+class EpochRunner:
+    """Run training epochs of the network on fixed data, in place.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_samples, channels, height, width)
+        Training images (float32 or float64; the model's dtype).
+    targets : ndarray of shape (n_samples, n_outputs)
+        Targets in sigmoid units.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Positive weights, or None for all ones.
+    params : dict
+        Parameters in the layout of :mod:`._network` (only shapes and which
+        biases exist are used here).
+    batch_size : int
+        Samples per update.
+    alpha : float
+        L2 penalty (kernels and dense weights).
+    padding : {"valid", "same"}
+        Convolution mode.
+    solver : {"sgd", "adam"}
+        The optimiser; its hyper-parameters follow.
+    momentum, nesterovs_momentum, beta_1, beta_2, epsilon
+        As :func:`._optimizers.update_params`.
+    precompute_bytes : int, default=PRECOMPUTE_BYTES
+        Largest patch matrix built once for the whole fit.
+    """
+
+    def __init__(
+        self,
+        images,
+        targets,
+        sample_weight,
+        params,
+        *,
+        batch_size,
+        alpha,
+        padding,
+        solver,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        precompute_bytes=PRECOMPUTE_BYTES,
+    ):
+        dtype = images.dtype
+        self.dtype = dtype
+        self.images = images
+        self.targets = np.ascontiguousarray(targets, dtype=dtype)
+        self.sample_weight = sample_weight
+        n, channels, height, width = images.shape
+        n_filters, _, kh, kw = params["kernels"].shape
+        self.n_outputs = n_outputs = params["coef"].shape[1]
+        self.has_bias = params["kernel_intercepts"] is not None
+        self.padding = padding
+        self.kernel_hw = (kh, kw)
+        self.out_hw = ho, wo = conv_output_shape((height, width), (kh, kw), padding)
+        self.n_pixels = n_pixels = ho * wo
+        self.n_filters = n_filters
+        self.n_kernel = n_kernel = channels * kh * kw
+        self.n_rows = n_rows = n_kernel + self.has_bias
+        self.batch_size = batch_size = int(min(batch_size, n))
+        self.alpha = float(alpha)
+        self.solver = solver
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterovs_momentum)
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+        self.epsilon = float(epsilon)
+        self.taps = _tap_rows(channels, (kh, kw))
+
+        # --- flat layout: [kernels | kernel biases] (F, K1), intercept, coef.
+        # grad has n_hidden spare values after coef's gradient: with one output,
+        # the lean loop writes coef's gradient and the conv layer's gradient
+        # there with one call (see _lean_epoch_scalar).
+        self.size = size = n_filters * n_rows + self.has_bias * n_outputs + (
+            n_filters * n_pixels * n_outputs
+        )
+        self.theta = np.zeros(size, dtype)
+        self.grad_buffer = np.zeros(size + n_filters * n_pixels, dtype)
+        self.grad = self.grad_buffer[:size]
+        self.step = np.zeros(size, dtype)
+        self.scratch = np.zeros(size, dtype)
+        self.block, self.intercept, self.coef = self._views(self.theta)
+        self.grad_block, self.grad_intercept, self.grad_coef = self._views(self.grad)
+        # The penalty applies to kernels and dense weights, not to biases.
+        self.penalty_mask = np.zeros(size, dtype)
+        mask_block, _, mask_coef = self._views(self.penalty_mask)
+        mask_block[:, :n_kernel] = 1
+        mask_coef[...] = 1
+        if solver == "sgd":
+            self.moments = (np.zeros(size, dtype),)
+        else:
+            self.moments = (np.zeros(size, dtype), np.zeros(size, dtype))
+        self._exported = None
+
+        # --- data: patches of the whole set if small, else per batch
+        itemsize = np.dtype(dtype).itemsize
+        self.precomputed = n_rows * n * n_pixels * itemsize <= precompute_bytes
+        self.lean = batch_size == 1 and self.precomputed
+        if self.precomputed:
+            self.all_patches = self._build_patches(images)
+            if self.lean:
+                # One image's (K1, L) patch matrix contiguous: the lean loop's
+                # GEMMs are tiny and per-call cost is all that counts.
+                self.all_patches = np.ascontiguousarray(
+                    self.all_patches.transpose(1, 0, 2)
+                )
+        self.residuals = np.zeros((n, n_outputs), dtype)
+        self.plain_sgd = solver == "sgd" and self.momentum == 0
+        # Plain SGD without penalty in the scalar lean loop folds the step size
+        # into the gradient (see _lean_epoch_scalar).
+        self.folded = (
+            self.lean
+            and n_outputs == 1
+            and dtype == np.float64
+            and self.plain_sgd
+            and not self.alpha
+        )
+        self._buffers = {}
+
+    # ------------------------------------------------------------ patches
+
+    def _padded(self, images):
+        if self.padding != "same":
+            return images
+        (top, bottom), (left, right) = same_padding(self.kernel_hw)
+        return np.pad(images, ((0, 0), (0, 0), (top, bottom), (left, right)))
+
+    def _build_patches(self, images):
+        """The patches of all images, shape (K1, n, L) (last row ones with biases)."""
+        n = images.shape[0]
+        patches = np.empty((self.n_rows, n, self.n_pixels), self.dtype)
+        if self.has_bias:
+            patches[-1] = 1
+        view = patches.reshape(self.n_rows, n, *self.out_hw)
+        # Chunks bound the padded copy's memory.
+        step = max(1, 2**22 // max(1, images[0].size))
+        for start in range(0, n, step):
+            chunk = self._padded(images[start : start + step])
+            _copy_patches(chunk, self.taps, self.out_hw, view[:, start : start + step])
+        return patches
+
+    def _batch_buffers(self, b):
+        """Work arrays for a batch of ``b`` samples (cached by size)."""
+        buffers = self._buffers.get(b)
+        if buffers is not None:
+            return buffers
+        dtype, F, L, n_out = self.dtype, self.n_filters, self.n_pixels, self.n_outputs
+        buffers = {
+            "pre": np.empty((F, b * L), dtype),
+            "hidden_grad": np.empty((F, b, L), dtype),
+            "tanh_grad": np.empty((F, b * L), dtype),
+            "dense": np.empty((F, b, n_out), dtype),
+            "z": np.empty((b, n_out), dtype),
+            "s": np.empty((b, n_out), dtype),
+            "t": np.empty((b, n_out), dtype),
+            "delta": np.empty((b, n_out), dtype),
+            "residual": np.empty((b, n_out), dtype),
+        }
+        # Gathered (shuffled) or freshly built patches land here.
+        patches = np.empty((self.n_rows, b * L), dtype)
+        if self.has_bias:
+            patches[-1] = 1
+        buffers["patches"] = patches
+        if not self.precomputed:
+            c, h, w = self.images.shape[1:]
+            buffers["images"] = np.empty((b, c, h, w), dtype)
+            if self.padding == "same":
+                (top, bottom), (left, right) = same_padding(self.kernel_hw)
+                buffers["padded"] = np.zeros(
+                    (b, c, h + top + bottom, w + left + right), dtype
+                )
+        self._buffers[b] = buffers
+        return buffers
+
+    def _batch_patches(self, idx, b, buffers):
+        """The batch's patch matrix (K1, b * L): a view, a gather, or a fresh build."""
+        L = self.n_pixels
+        if self.precomputed:
+            if isinstance(idx, slice):
+                return self.all_patches[:, idx].reshape(self.n_rows, b * L)
+            out = buffers["patches"]
+            np.take(self.all_patches, idx, axis=1, out=out.reshape(self.n_rows, b, L))
+            return out
+        images = self.images[idx] if isinstance(idx, slice) else np.take(
+            self.images, idx, axis=0, out=buffers["images"]
+        )
+        if self.padding == "same":
+            (top, _), (left, _) = same_padding(self.kernel_hw)
+            h, w = images.shape[2:]
+            padded = buffers["padded"]
+            np.copyto(padded[:, :, top : top + h, left : left + w], images)
+            images = padded
+        out = buffers["patches"]
+        out_view = out.reshape(self.n_rows, b, *self.out_hw)
+        _copy_patches(images, self.taps, self.out_hw, out_view)
+        return out
+
+    # ------------------------------------------------------ load / export
+
+    def _views(self, flat):
+        """Views ``(block (F, K1), intercept or None, coef (H, n_out))`` of ``flat``."""
+        n_block = self.n_filters * self.n_rows
+        n_intercept = self.n_outputs if self.has_bias else 0
+        block = flat[:n_block].reshape(self.n_filters, self.n_rows)
+        intercept = flat[n_block : n_block + n_intercept] if self.has_bias else None
+        coef = flat[n_block + n_intercept : self.size].reshape(-1, self.n_outputs)
+        return block, intercept, coef
+
+    def _pack(self, arrays, out):
+        """Write a params-shaped dict into a flat vector of the theta layout."""
+        block, intercept, coef = self._views(out)
+        block[:, : self.n_kernel] = arrays["kernels"].reshape(self.n_filters, -1)
+        coef[...] = arrays["coef"]
+        if self.has_bias:
+            block[:, -1] = arrays["kernel_intercepts"]
+            intercept[...] = arrays["intercept"]
+
+    def _unpack(self, flat, kernel_shape):
+        """Fresh arrays in the params layout from a flat vector (one copy)."""
+        block, intercept, coef = self._views(flat.copy())
+        kernels = block[:, : self.n_kernel].reshape(kernel_shape)
+        if self.has_bias:
+            kernels = np.ascontiguousarray(kernels)
+        return {
+            "kernels": kernels,
+            "kernel_intercepts": block[:, -1].copy() if self.has_bias else None,
+            "coef": coef,
+            "intercept": intercept,
+        }
+
+    def _moment_names(self):
+        return ("velocities",) if self.solver == "sgd" else (
+            "first_moments",
+            "second_moments",
+        )
+
+    def _load(self, params, optimizer):
+        if self._exported is not None:
+            old_params, old_moments, old_t = self._exported
+            if (
+                params is old_params
+                and optimizer.get("t") == old_t
+                and all(
+                    optimizer[name] is old
+                    for name, old in zip(self._moment_names(), old_moments, strict=True)
+                )
+            ):
+                return  # Our own output of the last epoch: buffers hold it.
+        self._pack(params, self.theta)
+        for name, flat in zip(self._moment_names(), self.moments, strict=True):
+            self._pack(optimizer[name], flat)
+
+    def _export(self, optimizer, kernel_shape):
+        params = self._unpack(self.theta, kernel_shape)
+        new_optimizer = dict(optimizer)
+        for name, flat in zip(self._moment_names(), self.moments, strict=True):
+            new_optimizer[name] = self._unpack(flat, kernel_shape)
+        if self.solver == "adam":
+            new_optimizer["t"] = self.t
+        moments = tuple(new_optimizer[name] for name in self._moment_names())
+        self._exported = (params, moments, new_optimizer.get("t"))
+        return params, new_optimizer
+
+    # ------------------------------------------------------------- epochs
+
+    def run_epoch(self, params, optimizer, order=None):
+        """Run one epoch of mini-batch updates.
+
+        Parameters
+        ----------
+        params : dict
+            Parameters at the start of the epoch (not modified).
+        optimizer : dict
+            Optimiser state as from :func:`._optimizers.init_optimizer_state`
+            (not modified).
+        order : ndarray of int or None
+            Sample order (None: as given).
+
+        Returns
+        -------
+        params : dict
+            Fresh parameters after the epoch.
+        optimizer : dict
+            Fresh optimiser state after the epoch.
+        loss_sum : float
+            Sum over the epoch's batches of batch loss times batch weight (the
+            weighted data loss of every sample as it was seen, plus each
+            batch's penalty times its weight).
+        """
+        self._load(params, optimizer)
+        self.learning_rate = float(optimizer["learning_rate"])
+        self.t = optimizer.get("t", 0)
+        self.penalty_sum = 0.0
+        if self.lean:
+            self._lean_epoch(order)
+        else:
+            self._batched_epoch(order)
+        if self.plain_sgd:
+            # The shortcuts skipped velocity = 0 * v - lr * g; set it from the
+            # last step's lr * g.
+            np.negative(self.grad if self.folded else self.step, out=self.moments[0])
+        r = self.residuals
+        if self.sample_weight is None:
+            flat = r.reshape(-1)
+            data = 0.5 * float(np.dot(flat, flat))
+        else:
+            data = 0.5 * float(np.einsum("ij,ij->i", r, r) @ self.sample_weight)
+        loss_sum = data / self.n_outputs + self.penalty_sum
+        new_params, new_optimizer = self._export(optimizer, params["kernels"].shape)
+        return new_params, new_optimizer, loss_sum
+
+    def _add_penalty(self, weight_sum):
+        """Add the L2 penalty's gradient; accumulate its loss times the batch weight."""
+        masked = np.multiply(self.theta, self.penalty_mask, out=self.scratch)
+        self.penalty_sum += 0.5 * self.alpha * float(np.dot(masked, masked))
+        np.multiply(masked, self.alpha / weight_sum, out=masked)
+        np.add(self.grad, masked, out=self.grad)
+
+    def _optimizer_step(self):
+        """One update of ``theta`` from ``grad``, in place (rules of _optimizers)."""
+        theta, grad, step, scratch = self.theta, self.grad, self.step, self.scratch
+        lr = self.learning_rate
+        if self.solver == "sgd":
+            (velocity,) = self.moments
+            momentum = self.momentum
+            np.multiply(grad, lr, out=step)  # lr * grad
+            if momentum == 0:
+                # velocity = 0 * v - lr * g and the Nesterov step alike: -lr * g.
+                np.subtract(theta, step, out=theta)
+                return
+            np.multiply(velocity, momentum, out=scratch)
+            np.subtract(scratch, step, out=velocity)
+            if self.nesterov:
+                np.multiply(velocity, momentum, out=scratch)
+                np.subtract(scratch, step, out=scratch)
+                np.add(theta, scratch, out=theta)
+            else:
+                np.add(theta, velocity, out=theta)
+            return
+        first, second = self.moments
+        beta_1, beta_2 = self.beta_1, self.beta_2
+        self.t = t = self.t + 1
+        step_size = float(lr * np.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t))
+        # m = beta_1 * m + (1 - beta_1) * g
+        np.multiply(first, beta_1, out=first)
+        np.multiply(grad, 1.0 - beta_1, out=step)
+        np.add(first, step, out=first)
+        # v = beta_2 * v + (1 - beta_2) * (g * g)
+        np.multiply(grad, grad, out=step)
+        np.multiply(step, 1.0 - beta_2, out=step)
+        np.multiply(second, beta_2, out=second)
+        np.add(second, step, out=second)
+        # theta -= step_size * m / (sqrt(v) + epsilon)
+        np.sqrt(second, out=scratch)
+        np.add(scratch, self.epsilon, out=scratch)
+        np.multiply(first, step_size, out=step)
+        np.divide(step, scratch, out=step)
+        np.subtract(theta, step, out=theta)
+
+    def _batched_epoch(self, order):
+        n = self.images.shape[0]
+        B = self.batch_size
+        F, L, n_out = self.n_filters, self.n_pixels, self.n_outputs
+        block, coef = self.block, self.coef
+        coef3 = coef.reshape(F, L, n_out)
+        grad_coef3 = self.grad_coef.reshape(F, L, n_out)
+        weights = self.sample_weight
+        for start in range(0, n, B):
+            stop = min(start + B, n)
+            b = stop - start
+            idx = slice(start, stop) if order is None else order[start:stop]
+            buf = self._batch_buffers(b)
+            patches = self._batch_patches(idx, b, buf)
+
+            # conv (+ bias through the row of ones) -> tanh, layout (F, b, L)
+            act = np.dot(block, patches, out=buf["pre"])
+            np.tanh(act, out=act)
+            act3 = act.reshape(F, b, L)
+            # dense (+ bias) -> sigmoid
+            dense = np.matmul(act3, coef3, out=buf["dense"])
+            z = dense[0] if F == 1 else np.sum(dense, axis=0, out=buf["z"])
+            if self.has_bias:
+                z = np.add(z, self.intercept, out=buf["z"])
+            s = expit(z, out=buf["s"])
+            targets = self.targets[idx]
+            residual = np.subtract(s, targets, out=buf["residual"])
+            self.residuals[idx] = residual
+
+            # d loss / d z = r * s * (1 - s) / (W * n_out), times each weight
+            if weights is None:
+                weight_sum = b
+            else:
+                w = weights[idx]
+                weight_sum = w.sum()
+            t = np.subtract(1.0, s, out=buf["t"])
+            np.multiply(s, t, out=t)
+            delta = np.multiply(residual, t, out=buf["delta"])
+            np.divide(delta, weight_sum * n_out, out=delta)
+            if weights is not None:
+                np.multiply(delta, w[:, None], out=delta)
+
+            # dense backward
+            np.matmul(act3.transpose(0, 2, 1), delta, out=grad_coef3)
+            if self.has_bias:
+                np.sum(delta, axis=0, out=self.grad_intercept)
+            hidden_grad = buf["hidden_grad"]
+            if n_out == 1:
+                np.multiply(
+                    delta.reshape(1, b, 1), coef3.reshape(F, 1, L), out=hidden_grad
+                )
+            else:
+                np.matmul(delta, coef3.transpose(0, 2, 1), out=hidden_grad)
+            # tanh backward, written from the output: 1 - a**2
+            grad_pre = np.multiply(act, act, out=buf["tanh_grad"])
+            np.subtract(1.0, grad_pre, out=grad_pre)
+            np.multiply(grad_pre, hidden_grad.reshape(F, b * L), out=grad_pre)
+            # conv backward: kernels and (through the ones) their biases
+            np.dot(grad_pre, patches.T, out=self.grad_block)
+
+            if self.alpha:
+                self._add_penalty(weight_sum)
+            self._optimizer_step()
+
+    def _lean_setup(self):
+        """Views and buffers of the lean loop, made once per fit."""
+        dtype, F, L, n_out = self.dtype, self.n_filters, self.n_pixels, self.n_outputs
+        H = F * L
+        patches = self.all_patches  # (n, K1, L), contiguous per image
+        lean = {
+            "rows": [
+                (patches[i], patches[i].T, self.targets[i], self.residuals[i])
+                for i in range(patches.shape[0])
+            ],
+            "pre": np.empty((F, L), dtype),
+            # act and u = coef * (1 - act**2) side by side: with one output,
+            # one multiply by the output delta gives both coef's gradient and
+            # the conv layer's (grad_buffer holds them side by side too).
+            "stacked": np.empty((2, H), dtype),
+            "sq": np.empty(H, dtype),
+            "tanh_grad": np.empty(H, dtype),
+            "grad_pre": np.empty((F, L), dtype),
+            "hidden_grad": np.empty(H, dtype),
+            "z": np.empty(n_out, dtype),
+            "zb": np.empty(n_out, dtype),
+            "s": np.empty(n_out, dtype),
+            "t": np.empty(n_out, dtype),
+            "st": np.empty(n_out, dtype),
+            "delta": np.empty(n_out, dtype),
+            "delta_o": np.empty(n_out, dtype),
+            "one": np.ones((), dtype),
+            "n_out": np.asarray(n_out, dtype),
+        }
+        if n_out == 1:
+            lean["stacked_grad"] = self.grad_buffer[self.size - H :].reshape(2, H)
+            lean["targets"] = self.targets[:, 0].tolist()
+        self._lean = lean
+        return lean
+
+    def _lean_epoch(self, order):
+        """``batch_size=1`` over precomputed patches: the fewest NumPy calls."""
+        lean = self._lean if self._lean is not None else self._lean_setup()
+        if self.n_outputs == 1 and self.dtype == np.float64:
+            return self._lean_epoch_scalar(order, lean)
+        F, L, n_out = self.n_filters, self.n_pixels, self.n_outputs
+        H = F * L
+        block, coef, grad_block = self.block, self.coef, self.grad_block
+        coef_flat = coef.reshape(-1)
+        grad_coef = self.grad_coef
+        intercept, grad_intercept = self.intercept, self.grad_intercept
+        has_bias, alpha = self.has_bias, self.alpha
+        weights = self.sample_weight
+        pre, grad_pre = lean["pre"], lean["grad_pre"]
+        act_flat = lean["stacked"][0]
+        act = act_flat.reshape(F, L)
+        sq, tanh_grad = lean["sq"], lean["tanh_grad"]
+        hidden_grad = lean["hidden_grad"]
+        hidden_grad2 = hidden_grad.reshape(F, L)
+        tanh_grad2 = tanh_grad.reshape(F, L)
+        z, zb, s, t, st = lean["z"], lean["zb"], lean["s"], lean["t"], lean["st"]
+        delta, delta_o = lean["delta"], lean["delta_o"]
+        one, n_out_array = lean["one"], lean["n_out"]
+        dot, mul, sub, tanh = np.dot, np.multiply, np.subtract, np.tanh
+        rows = lean["rows"]
+        sequence = rows if order is None else [rows[i] for i in order]
+        plain_sgd = self.plain_sgd
+        theta, grad, step = self.theta, self.grad, self.step
+        lr = np.asarray(self.learning_rate, self.dtype)
+        weight_of = (
+            None if weights is None else (weights if order is None else weights[order])
+        )
+        for position, (p, p_t, y, r) in enumerate(sequence):
+            dot(block, p, out=pre)
+            tanh(pre, out=act)
+            dot(act_flat, coef, out=z)
+            if has_bias:
+                np.add(z, intercept, out=zb)
+                expit(zb, out=s)
+            else:
+                expit(z, out=s)
+            sub(s, y, out=r)
+            sub(one, s, out=t)
+            mul(s, t, out=st)
+            mul(r, st, out=delta)
+            if n_out != 1:
+                # One sample: its weight cancels in w / (w * n_out).
+                np.divide(delta, n_out_array, out=delta_o)
+                np.multiply.outer(act_flat, delta_o, out=grad_coef)
+                dot(coef, delta_o, out=hidden_grad)
+                d = delta_o
+            else:
+                mul(act_flat, delta, out=grad_coef.reshape(H))
+                mul(coef_flat, delta, out=hidden_grad)
+                d = delta
+            if has_bias:
+                np.copyto(grad_intercept, d)
+            mul(act_flat, act_flat, out=sq)
+            sub(one, sq, out=tanh_grad)
+            mul(hidden_grad2, tanh_grad2, out=grad_pre)
+            dot(grad_pre, p_t, out=grad_block)
+            if alpha:
+                self._add_penalty(1.0 if weight_of is None else weight_of[position])
+            if plain_sgd:
+                mul(grad, lr, out=step)
+                sub(theta, step, out=theta)
+            else:
+                self._optimizer_step()
+
+    def _lean_epoch_scalar(self, order, lean):
+        """The lean loop for one float64 output: its scalars in Python floats.
+
+        With a single output the delta of a sample is one number: computing it
+        with Python floats (the same formula as scipy's ``expit``,
+        ``1 / (1 + exp(-z))``) saves half a dozen NumPy calls per update.
+        """
+        F, L = self.n_filters, self.n_pixels
+        block, grad_block = self.block, self.grad_block
+        coef_flat = self.coef.reshape(-1)
+        intercept, grad_intercept = self.intercept, self.grad_intercept
+        has_bias, alpha = self.has_bias, self.alpha
+        weights = self.sample_weight
+        pre = lean["pre"]
+        stacked, stacked_grad = lean["stacked"], lean["stacked_grad"]
+        act_flat, u = stacked
+        act = act_flat.reshape(F, L)
+        grad_pre = stacked_grad[1].reshape(F, L)
+        sq, tanh_grad, delta = lean["sq"], lean["tanh_grad"], lean["delta"]
+        one = lean["one"]
+        dot, mul, sub, tanh, exp = np.dot, np.multiply, np.subtract, np.tanh, math.exp
+        rows, targets = lean["rows"], lean["targets"]
+        residuals = self.residuals.reshape(-1)
+        sequence = range(len(rows)) if order is None else order.tolist()
+        # Plain SGD without penalty folds the step size into the delta, so the
+        # update is theta -= grad (grad then holds lr times the gradient).
+        fold = self.folded
+        lr = self.learning_rate
+        theta, grad = self.theta, self.grad
+        for i in sequence:
+            p, p_t, _, _ = rows[i]
+            dot(block, p, out=pre)
+            tanh(pre, out=act)
+            z = float(dot(act_flat, coef_flat))
+            if has_bias:
+                z += float(intercept[0])
+            try:
+                s = 1.0 / (1.0 + exp(-z))
+            except OverflowError:  # exp(-z) overflows to inf: expit gives 0
+                s = 0.0
+            r = s - targets[i]
+            residuals[i] = r
+            # d loss / d z: residual * sigmoid', as _network (one sample, one
+            # output: the weight cancels).
+            d = r * (s * (1.0 - s))
+            if fold:
+                d *= lr
+            delta[0] = d
+            mul(act_flat, act_flat, out=sq)
+            sub(one, sq, out=tanh_grad)
+            mul(coef_flat, tanh_grad, out=u)
+            # [coef grad; conv grad] = [act; coef * (1 - act**2)] * d
+            mul(stacked, delta, out=stacked_grad)
+            if has_bias:
+                grad_intercept[0] = d
+            dot(grad_pre, p_t, out=grad_block)
+            if fold:
+                sub(theta, grad, out=theta)
+                continue
+            if alpha:
+                self._add_penalty(1.0 if weights is None else weights[i])
+            self._optimizer_step()
+
+    _lean = None
