@@ -1,0 +1,495 @@
+"""The training engine: solvers, schedules, batches, stopping, early stopping,
+incremental learning, divergence, interruption, progress and callbacks."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV
+
+from sktinycnn import TinyConvRegressor
+from sktinycnn._network import loss_and_gradients
+
+
+def images_and_targets(n=150, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(size=(n, 36))
+    images = X.reshape(n, 6, 6)
+    y = np.tanh(images[:, 1:4, 1:4].mean(axis=(1, 2)) * 4 - 2) + 0.05 * rng.randn(n)
+    return X, y
+
+
+def fit_quietly(model, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(*args, **kwargs)
+
+
+# ------------------------------------------------------------ loss trajectories
+
+
+def test_loss_trajectories_of_the_solvers():
+    """Same data, seed and epochs: the solvers' loss curves in a known order."""
+    X, y = images_and_targets()
+    common = dict(n_filters=2, max_iter=40, tol=0.0, random_state=0, batch_size=50)
+    curves = {}
+    for name, params in {
+        "sgd": dict(solver="sgd", learning_rate=0.5, momentum=0.0),
+        "sgd+momentum": dict(
+            solver="sgd", learning_rate=0.5, momentum=0.9, nesterovs_momentum=False
+        ),
+        "sgd+nesterov": dict(solver="sgd", learning_rate=0.5, momentum=0.9),
+        "adam": dict(solver="adam", learning_rate=0.02),
+    }.items():
+        model = fit_quietly(TinyConvRegressor(**common, **params), X, y)
+        curves[name] = np.array(model.loss_curve_)
+        assert len(curves[name]) == 40
+    # Identical first epoch loss would mean identical first steps: they differ
+    # only from the first update on, so all start at the same initial loss level.
+    first = [curve[0] for curve in curves.values()]
+    assert max(first) / min(first) < 1.5
+    # Momentum accelerates plain SGD; Adam beats plain SGD at these settings.
+    assert curves["sgd+momentum"][-1] < 0.8 * curves["sgd"][-1]
+    assert curves["sgd+nesterov"][-1] < 0.8 * curves["sgd"][-1]
+    assert curves["adam"][-1] < 0.8 * curves["sgd"][-1]
+    # Nesterov and classical momentum are different rules.
+    assert not np.allclose(curves["sgd+momentum"], curves["sgd+nesterov"])
+    for curve in curves.values():
+        assert curve[-1] < curve[0]
+
+
+def test_epoch_loss_is_the_mean_of_batch_losses():
+    X, y = images_and_targets(n=60)
+    model = fit_quietly(
+        TinyConvRegressor(
+            max_iter=1, batch_size=60, shuffle=False, random_state=0, alpha=0.01
+        ),
+        X,
+        y,
+    )
+    # One full batch: the epoch loss is the loss at the initial weights.
+    init = fit_quietly(
+        TinyConvRegressor(
+            max_iter=1,
+            batch_size=60,
+            shuffle=False,
+            random_state=0,
+            alpha=0.01,
+            learning_rate=1e-300,
+        ),
+        X,
+        y,
+    )
+    params = {
+        "kernels": init.kernels_,
+        "kernel_intercepts": init.kernel_intercepts_,
+        "coef": init.coef_,
+        "intercept": init.intercept_,
+    }
+    targets = ((y - init.target_offset_) / init.target_scale_)[:, None]
+    loss, _ = loss_and_gradients(
+        params, X.reshape(60, 1, 6, 6), targets, None, 0.01, "valid"
+    )
+    assert model.loss_curve_[0] == pytest.approx(loss, rel=1e-12)
+
+
+# -------------------------------------------------------------------- schedules
+
+
+def test_invscaling_step_sizes():
+    X, y = images_and_targets(n=50)
+    model = fit_quietly(
+        TinyConvRegressor(
+            solver="sgd",
+            learning_rate=0.3,
+            power_t=0.5,
+            learning_rate_schedule="invscaling",
+            max_iter=3,
+            tol=0.0,
+        ),
+        X,
+        y,
+    )
+    assert model.t_ == 150
+    assert model._optimizer_state["learning_rate"] == pytest.approx(0.3 / 151**0.5)
+
+
+def test_adaptive_schedule_divides_by_five_until_tiny(capsys):
+    X, y = images_and_targets(n=50)
+    model = TinyConvRegressor(
+        solver="sgd",
+        learning_rate=0.1,
+        learning_rate_schedule="adaptive",
+        tol=1.0,
+        n_iter_no_change=1,
+        max_iter=1000,
+        verbose=1,
+    ).fit(X, y)
+    out = capsys.readouterr().out
+    # tol=1 means "never improves": the rule fires at epoch 3 (MLPRegressor
+    # counts from the second epoch and fires above n_iter_no_change), then every
+    # 2 epochs, dividing the rate by 5 while it is above 1e-6: 8 times, from 0.1
+    # to 0.1 / 5**8 = 2.56e-7; the ninth time it stops.
+    rates = re.findall(r"Setting learning rate to ([0-9.]+)", out)
+    assert rates == [f"{0.1 / 5**k:f}" for k in range(1, 9)]
+    assert out.count("Learning rate too small. Stopping.") == 1
+    assert model._optimizer_state["learning_rate"] == pytest.approx(0.1 / 5**8)
+    assert model.n_iter_ == 3 + 2 * 8
+
+
+# ---------------------------------------------------------------------- batches
+
+
+def test_batch_size_clipped_with_warning():
+    X, y = images_and_targets(n=30)
+    model = TinyConvRegressor(batch_size=100, max_iter=2)
+    with pytest.warns(UserWarning, match="batch_size.*clipped to 30"):
+        fit_quietly(model, X, y)
+    assert model.n_iter_ == 2
+
+
+def test_batch_size_one_is_per_image_updates():
+    X, y = images_and_targets(n=5)
+    one = fit_quietly(
+        TinyConvRegressor(
+            batch_size=1,
+            shuffle=False,
+            max_iter=1,
+            solver="sgd",
+            momentum=0.0,
+            learning_rate=0.5,
+            random_state=0,
+            alpha=0.0,
+        ),
+        X,
+        y,
+    )
+    init = fit_quietly(
+        TinyConvRegressor(
+            batch_size=1,
+            shuffle=False,
+            max_iter=1,
+            solver="sgd",
+            momentum=0.0,
+            learning_rate=1e-300,
+            random_state=0,
+            alpha=0.0,
+        ),
+        X,
+        y,
+    )
+    params = {
+        "kernels": init.kernels_,
+        "kernel_intercepts": init.kernel_intercepts_,
+        "coef": init.coef_,
+        "intercept": init.intercept_,
+    }
+    targets = ((y - init.target_offset_) / init.target_scale_)[:, None]
+    for i in range(5):  # the tutorial's loop: one image, one update
+        _, grads = loss_and_gradients(
+            params,
+            X[i : i + 1].reshape(1, 1, 6, 6),
+            targets[i : i + 1],
+            None,
+            0.0,
+            "valid",
+        )
+        params = {k: v - 0.5 * grads[k] for k, v in params.items()}
+    np.testing.assert_allclose(one.coef_, params["coef"], rtol=1e-12)
+    np.testing.assert_allclose(one.kernels_, params["kernels"], rtol=1e-12)
+
+
+def test_shuffle_uses_random_state():
+    X, y = images_and_targets(n=60)
+    params = dict(batch_size=10, max_iter=3, tol=0.0)
+    a = fit_quietly(TinyConvRegressor(random_state=1, **params), X, y)
+    b = fit_quietly(TinyConvRegressor(random_state=1, **params), X, y)
+    c = fit_quietly(TinyConvRegressor(random_state=1, shuffle=False, **params), X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert not np.allclose(a.coef_, c.coef_)
+
+
+# --------------------------------------------------------------------- stopping
+
+
+def test_convergence_warning_wording_and_n_iter():
+    X, y = images_and_targets(n=40)
+    model = TinyConvRegressor(max_iter=5, tol=0.0)
+    with pytest.warns(
+        ConvergenceWarning,
+        match=re.escape(
+            "Stochastic Optimizer: Maximum iterations (5) reached and the "
+            "optimization hasn't converged yet."
+        ),
+    ):
+        model.fit(X, y)
+    assert model.n_iter_ == 5 and len(model.loss_curve_) == 5
+    assert model.loss_ == model.loss_curve_[-1]
+    assert model.best_loss_ == min(model.loss_curve_)
+    assert model.validation_scores_ is None and model.best_validation_score_ is None
+
+
+def test_tol_and_n_iter_no_change_stop_training(capsys):
+    X, y = images_and_targets(n=40)
+    # tol above any possible improvement: the first epoch improves on "no loss
+    # yet", the next n_iter_no_change + 1 do not, and then training stops.
+    model = TinyConvRegressor(tol=1.0, n_iter_no_change=3, max_iter=100, verbose=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(X, y)
+    assert model.n_iter_ == 5
+    assert (
+        "Training loss did not improve more than tol=1.000000 for 3 "
+        "consecutive epochs. Stopping." in capsys.readouterr().out
+    )
+
+
+def test_verbose_prints_one_line_per_epoch(capsys):
+    X, y = images_and_targets(n=40)
+    model = fit_quietly(TinyConvRegressor(max_iter=4, tol=0.0, verbose=1), X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4
+    for i, (line, loss) in enumerate(zip(lines, model.loss_curve_, strict=True)):
+        assert line == f"Iteration {i + 1}, loss = {loss:.8f}"
+
+
+# --------------------------------------------------------------- early stopping
+
+
+def test_early_stopping_restores_the_best_validation_weights(capsys):
+    X, y = images_and_targets(n=200)
+    params = dict(
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=5,
+        learning_rate=0.2,
+        random_state=3,
+        n_filters=2,
+        tol=0.0,
+        batch_size=20,
+    )
+    model = TinyConvRegressor(max_iter=300, verbose=1, **params).fit(X, y)
+    out = capsys.readouterr().out
+    assert "Validation score:" in out
+    assert "Validation score did not improve more than tol" in out
+    scores = model.validation_scores_
+    assert len(scores) == model.n_iter_ == len(model.validation_loss_curve_)
+    best_epoch = int(np.argmax(scores))
+    assert model.best_validation_score_ == max(scores)
+    # Training went on past the best epoch, and the model is the best epoch's:
+    # equal to a run stopped right after that epoch (same seed, same split).
+    assert best_epoch < model.n_iter_ - 1
+    truncated = fit_quietly(TinyConvRegressor(max_iter=best_epoch + 1, **params), X, y)
+    np.testing.assert_array_equal(model.coef_, truncated.coef_)
+    np.testing.assert_array_equal(model.kernels_, truncated.kernels_)
+    assert model.best_loss_ is None
+
+
+def test_validation_score_is_weighted_r2_of_the_held_out_rows():
+    X, y = images_and_targets(n=100)
+    weights = np.random.RandomState(0).uniform(0.5, 2, 100)
+    params = dict(
+        early_stopping=True, validation_fraction=0.3, random_state=0, max_iter=1
+    )
+    model = fit_quietly(TinyConvRegressor(**params), X, y, sample_weight=weights)
+    # The split is the first draw of the estimator's generator after the weights.
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+
+    rng = check_random_state(0)
+    rng.standard_normal(model.kernels_.size)
+    rng.standard_normal(model.coef_.size)
+    _, val = train_test_split(np.arange(100), test_size=30, random_state=rng)
+    expected = r2_score(y[val], model.predict(X[val]), sample_weight=weights[val])
+    assert model.validation_scores_[0] == pytest.approx(expected, rel=1e-10)
+
+
+def test_early_stopping_needs_enough_validation_rows():
+    X, y = images_and_targets(n=10)
+    with pytest.raises(ValueError, match="validation"):
+        TinyConvRegressor(early_stopping=True, validation_fraction=0.1).fit(X, y)
+
+
+# ---------------------------------------------------------- incremental learning
+
+
+def test_warm_start_continues_exactly():
+    X, y = images_and_targets(n=80)
+    params = dict(batch_size=20, tol=0.0, random_state=0, n_filters=2)
+    whole = fit_quietly(TinyConvRegressor(max_iter=20, **params), X, y)
+    warm = TinyConvRegressor(max_iter=10, warm_start=True, **params)
+    fit_quietly(warm, X, y)
+    assert warm._optimizer_state["t"] == 40  # Adam's step count is kept ...
+    fit_quietly(warm, X, y)
+    # ... so two warm 10-epoch fits are one 20-epoch fit, number for number.
+    np.testing.assert_array_equal(warm.coef_, whole.coef_)
+    np.testing.assert_array_equal(warm.kernels_, whole.kernels_)
+    assert warm.loss_curve_ == whole.loss_curve_
+    assert warm.n_iter_ == 10 and warm.t_ == whole.t_ == 1600
+    cold = fit_quietly(TinyConvRegressor(max_iter=10, **params), X, y)
+    fit_quietly(cold, X, y)
+    assert not np.allclose(cold.coef_, whole.coef_)
+
+
+def test_partial_fit_is_one_epoch_per_call():
+    X, y = images_and_targets(n=80)
+    params = dict(batch_size=20, tol=0.0, random_state=0)
+    fitted = fit_quietly(TinyConvRegressor(max_iter=5, **params), X, y)
+    model = TinyConvRegressor(**params)
+    for _ in range(5):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # partial_fit never warns of max_iter
+            model.partial_fit(X, y)
+        assert model.n_iter_ == 1
+    np.testing.assert_array_equal(model.coef_, fitted.coef_)
+    assert model.loss_curve_ == fitted.loss_curve_
+
+
+def test_partial_fit_keeps_the_first_target_scaling():
+    X, y = images_and_targets(n=80)
+    model = TinyConvRegressor(random_state=0).partial_fit(X[:40], y[:40])
+    offset, scale = model.target_offset_.copy(), model.target_scale_.copy()
+    inside = np.clip(y[40:], y[:40].min(), y[:40].max())
+    model.partial_fit(X[40:], inside)
+    np.testing.assert_array_equal(model.target_offset_, offset)
+    np.testing.assert_array_equal(model.target_scale_, scale)
+    before = model.predict(X)
+    with pytest.raises(ValueError, match="outside the range the model can predict"):
+        model.partial_fit(X[:2], np.array([y.max() + 100 * np.ptp(y), y.min()]))
+    np.testing.assert_array_equal(model.predict(X), before)
+
+
+def test_partial_fit_refuses_early_stopping():
+    X, y = images_and_targets(n=40)
+    with pytest.raises(ValueError, match="early_stopping"):
+        TinyConvRegressor(early_stopping=True).partial_fit(X, y)
+
+
+def test_warm_start_refuses_another_architecture():
+    X, y = images_and_targets(n=40)
+    model = fit_quietly(TinyConvRegressor(warm_start=True, max_iter=2), X, y)
+    model.set_params(n_filters=3)
+    with pytest.raises(ValueError, match="architecture"):
+        model.fit(X, y)
+
+
+# ------------------------------------------------------ divergence, interruption
+
+
+def test_divergence_raises_and_leaves_the_model_as_it_was():
+    X, y = images_and_targets(n=40)
+    model = fit_quietly(TinyConvRegressor(max_iter=3, random_state=0), X * 1e3, y)
+    before = model.predict(X)
+    model.set_params(warm_start=True, solver="sgd", learning_rate=1e200)
+    with pytest.raises(ValueError, match=r"diverged.*Lower learning_rate"):
+        model.fit(X * 1e3, y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    with pytest.raises(ValueError, match="diverged"):
+        TinyConvRegressor(solver="sgd", learning_rate=1e200).fit(X * 1e3, y)
+
+
+class _InterruptAfter:
+    """A callback that presses Ctrl-C at the end of epoch ``n``."""
+
+    def __init__(self, n):
+        self.n, self.seen = n, 0
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context):
+        pass
+
+    def on_fit_task_end(self, estimator, context):
+        if context.parent is not None:
+            self.seen += 1
+            if self.seen == self.n:
+                raise KeyboardInterrupt
+
+
+def test_keyboard_interrupt_keeps_the_last_finished_epoch():
+    X, y = images_and_targets(n=40)
+    params = dict(max_iter=50, tol=0.0, random_state=0)
+    model = TinyConvRegressor(**params).set_callbacks(_InterruptAfter(3))
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        model.fit(X, y)
+    assert model.n_iter_ == 3
+    three = fit_quietly(TinyConvRegressor(**{**params, "max_iter": 3}), X, y)
+    np.testing.assert_array_equal(model.coef_, three.coef_)
+
+
+# -------------------------------------------------------------------- callbacks
+
+
+class _StopWhenGoodEnough:
+    """A callback that stops training once the training R² reaches a target."""
+
+    def __init__(self, target):
+        self.target, self.scores = target, []
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context):
+        pass
+
+    def on_fit_task_end(
+        self, estimator, context, *, X=None, y=None, fitted_estimator=None
+    ):
+        if context.parent is None:
+            return False
+        self.scores.append(fitted_estimator.score(X, y))
+        return self.scores[-1] >= self.target
+
+
+def test_a_callback_can_stop_training():
+    X, y = images_and_targets(n=100)
+    stopper = _StopWhenGoodEnough(0.5)
+    model = TinyConvRegressor(max_iter=500, tol=0.0, random_state=0, n_filters=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a stop, not max_iter
+        model.set_callbacks(stopper).fit(X, y)
+    assert model.n_iter_ == len(stopper.scores) < 500
+    assert stopper.scores[-1] >= 0.5 > max(stopper.scores[:-1])
+    assert model.score(X, y) == pytest.approx(stopper.scores[-1], rel=1e-12)
+
+
+def test_scoring_monitor_scores_every_epoch():
+    from sklearn.callback import ScoringMonitor
+
+    X, y = images_and_targets(n=60)
+    monitor = ScoringMonitor(scoring="r2")
+    model = TinyConvRegressor(max_iter=6, tol=0.0, random_state=0)
+    fit_quietly(model.set_callbacks(monitor), X, y)
+    data = monitor.get_logs().data
+    epochs = [row for row in data if row["task_name"] == "epoch"]
+    assert len(epochs) == 6
+    assert epochs[-1]["r2"] == pytest.approx(model.score(X, y), rel=1e-12)
+    assert epochs[0]["r2"] != epochs[-1]["r2"]
+
+
+def test_progress_bar_through_fit_and_grid_search(capsys):
+    from sklearn.callback import ProgressBar
+
+    X, y = images_and_targets(n=60)
+    model = TinyConvRegressor(max_iter=5, tol=0.0).set_callbacks(ProgressBar())
+    fit_quietly(model, X, y)
+    out = capsys.readouterr().out
+    assert "TinyConvRegressor - fit" in out and "100%" in out
+    search = GridSearchCV(
+        TinyConvRegressor(max_iter=5, tol=0.0), {"learning_rate": [0.01, 0.05]}, cv=2
+    ).set_callbacks(ProgressBar(max_propagation_depth=None))
+    fit_quietly(search, X, y)
+    out = capsys.readouterr().out
+    # One bar per candidate and split (2 x 2), and one for the refit.
+    assert out.count("TinyConvRegressor - fit") == 5
+    assert "candidate-split-evaluation" in out
