@@ -78,7 +78,7 @@ solvers = {
     "sgd, Nesterov momentum 0.9": {"solver": "sgd", "learning_rate": 0.1},
     "adam": {"solver": "adam", "learning_rate": 0.01},
 }
-fig, ax = plt.subplots(figsize=(6.5, 4))
+fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
 for name, params in solvers.items():
     with warnings.catch_warnings():
         # A fixed budget of 60 epochs, so that the curves are comparable.

@@ -144,7 +144,7 @@ def format_sweep_table(search):
     return "\n".join(lines)
 
 
-def save_plots(directory, tutorial_model, search, X_test):
+def save_plots(directory, tutorial_model, search, X_test, y_test):
     """Save the demo's figures as PNG files in ``directory``; return the paths."""
     try:
         import matplotlib
@@ -192,7 +192,10 @@ def save_plots(directory, tutorial_model, search, X_test):
     display = KernelsDisplay.from_estimator(best, flip=True)
     display.figure_.suptitle("Best digits model: kernels (as templates)")
     save(display.figure_, "digits_kernels.png")
-    labels = [f"predicted {9 * p:.1f}" for p in best.predict(X_test[:4])]
+    labels = [
+        f"{9 * y:.0f}, predicted {9 * p:.1f}"
+        for y, p in zip(y_test[:4], best.predict(X_test[:4]), strict=True)
+    ]
     display = FeatureMapsDisplay.from_estimator(best, X_test[:4], labels=labels)
     save(display.figure_, "digits_feature_maps.png")
     return paths
@@ -249,8 +252,8 @@ def main(argv=None):
 
     if args.plots:
         if search is None:
-            search, X_test, _ = run_sweep()
-        for path in save_plots(args.plots, model, search, X_test):
+            search, X_test, y_test = run_sweep()
+        for path in save_plots(args.plots, model, search, X_test, y_test):
             print(f"saved {path}")
     return 0 if reproduced else 1
 

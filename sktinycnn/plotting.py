@@ -43,7 +43,9 @@ def _axes_grid(axes, shape, figsize):
     """
     plt = _pyplot()
     if axes is None:
-        fig, axes = plt.subplots(*shape, figsize=figsize, squeeze=False)
+        fig, axes = plt.subplots(
+            *shape, figsize=figsize, squeeze=False, layout="constrained"
+        )
         return fig, axes
     axes = np.asarray(axes, dtype=object)
     if axes.size != shape[0] * shape[1]:
@@ -208,7 +210,8 @@ class KernelsDisplay:
             # Filters side by side, channels one below the other: a row of
             # kernels for one-channel images.
             fig, grid = _axes_grid(
-                None, (channels, n_filters), (size * n_filters + 1.2, size * channels)
+                None, (channels, n_filters),
+                (size * n_filters + 1.2, size * channels + 0.4),
             )
             axes = grid.T
         else:
@@ -265,6 +268,8 @@ class FeatureMapsDisplay:
     images_ : ndarray of matplotlib.image.AxesImage of shape \
 (n_images, 1 + n_filters)
         The drawn images and maps.
+    colorbar_ : matplotlib.colorbar.Colorbar or None
+        The colour bar of the maps, if drawn.
 
     See Also
     --------
@@ -292,7 +297,7 @@ class FeatureMapsDisplay:
 
     @classmethod
     def from_estimator(cls, estimator, X, *, labels=None, axes=None, cmap="gray_r",
-                       maps_cmap="RdBu_r"):
+                       maps_cmap="RdBu_r", colorbar=True):
         """Draw some images and their feature maps under a fitted estimator.
 
         Parameters
@@ -311,6 +316,8 @@ class FeatureMapsDisplay:
             Colour map of the input images.
         maps_cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
             Colour map of the feature maps, from -1 to 1.
+        colorbar : bool, default=True
+            Whether to add a colour bar of the maps' scale.
 
         Returns
         -------
@@ -337,10 +344,10 @@ class FeatureMapsDisplay:
             maps.shape[0], *estimator.image_shape_
         )
         return cls(images, maps, labels=labels).plot(
-            axes=axes, cmap=cmap, maps_cmap=maps_cmap
+            axes=axes, cmap=cmap, maps_cmap=maps_cmap, colorbar=colorbar
         )
 
-    def plot(self, *, axes=None, cmap="gray_r", maps_cmap="RdBu_r"):
+    def plot(self, *, axes=None, cmap="gray_r", maps_cmap="RdBu_r", colorbar=True):
         """Draw the images and their feature maps.
 
         Parameters
@@ -352,6 +359,8 @@ class FeatureMapsDisplay:
             Colour map of the input images.
         maps_cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
             Colour map of the feature maps, from -1 to 1.
+        colorbar : bool, default=True
+            Whether to add a colour bar of the maps' scale.
 
         Returns
         -------
@@ -399,6 +408,12 @@ class FeatureMapsDisplay:
                 drawn[i, 1 + f] = ax.imshow(maps[i, f], cmap=maps_cmap, vmin=-1, vmax=1)
                 ax.set_title(f"map {f}")
                 _bare(ax)
+        self.colorbar_ = (
+            fig.colorbar(drawn[0, 1], ax=axes.ravel().tolist(), shrink=0.6,
+                         label="tanh activation")
+            if colorbar and n_filters
+            else None
+        )
         self.figure_, self.axes_, self.images_ = fig, axes, drawn
         return self
 
@@ -520,7 +535,7 @@ class LossCurveDisplay:
         """
         plt = _pyplot()
         if ax is None:
-            _, ax = plt.subplots(figsize=(6, 4))
+            _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
         loss = np.asarray(self.loss_curve, dtype=float)
         epochs = np.arange(1, loss.size + 1)
         (self.line_,) = ax.plot(

@@ -110,6 +110,7 @@ def test_feature_maps_display_matches_scipy(two_channel_model):
             np.testing.assert_allclose(shown, expected[i, f], rtol=1e-12, atol=1e-12)
             assert display.axes_[i, 1 + f].get_title() == f"map {f}"
             assert display.images_[i, 1 + f].get_clim() == (-1, 1)
+    assert display.colorbar_.mappable is display.images_[0, 1]
 
 
 def test_feature_maps_display_flat_input_and_errors():
@@ -122,6 +123,8 @@ def test_feature_maps_display_flat_input_and_errors():
         np.asarray(display.images_[1, 0].get_array()), X[1].reshape(4, 4)
     )
     assert display.axes_[0, 0].get_title() == "image"
+    no_bar = FeatureMapsDisplay.from_estimator(model, X[:2], colorbar=False)
+    assert no_bar.colorbar_ is None
     with pytest.raises(ValueError, match="labels has 1 entries for 2 images"):
         FeatureMapsDisplay.from_estimator(model, X[:2], labels=["only one"])
     with pytest.raises(ValueError, match="same n_images"):
