@@ -241,14 +241,15 @@ default="constant"
     >>> from sktinycnn import TinyConvRegressor
     >>> X, digit = load_digits(return_X_y=True)
     >>> X = X / 16
-    >>> model = TinyConvRegressor(n_filters=4, kernel_size=3, max_iter=30,
-    ...                           random_state=0)
+    >>> model = TinyConvRegressor(n_filters=4, kernel_size=3, random_state=0)
     >>> model.fit(X[:1000], digit[:1000] / 9)
-    TinyConvRegressor(kernel_size=3, max_iter=30, n_filters=4, random_state=0)
+    TinyConvRegressor(kernel_size=3, n_filters=4, random_state=0)
     >>> model.kernels_.shape, model.coef_.shape
     ((4, 1, 3, 3), (144, 1))
     >>> model.predict(X[1000:1003]).shape
     (3,)
+    >>> round(model.score(X[1000:], digit[1000:] / 9), 2)
+    0.74
     """
 
     def __init__(
@@ -1023,7 +1024,7 @@ default="constant"
         >>> import numpy as np
         >>> from sktinycnn import TinyConvRegressor
         >>> X = np.random.RandomState(0).rand(20, 3, 3)
-        >>> model = TinyConvRegressor(n_filters=2, max_iter=5, random_state=0)
+        >>> model = TinyConvRegressor(n_filters=2, tol=1e-3, random_state=0)
         >>> model.fit(X, X.sum(axis=(1, 2))).feature_maps(X).shape
         (20, 2, 2, 2)
         """
