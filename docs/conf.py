@@ -23,7 +23,7 @@ import sktinycnn  # noqa: E402
 
 project = "sktinycnn"
 author = "sktinycnn developers"
-copyright = "sktinycnn developers"  # noqa: A001 - Sphinx's name
+copyright = "sktinycnn developers"
 release = sktinycnn.__version__
 version = ".".join(release.split(".")[:2])
 
