@@ -336,3 +336,25 @@ def test_convergence_warning_filter_is_needed():
     images = _images()
     with pytest.warns(ConvergenceWarning):
         _model().fit(images.reshape(N_SAMPLES, -1), _target(images))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_predictions_do_not_depend_on_predict_chunking(dtype, monkeypatch):
+    """predict and feature_maps work in chunks to bound memory: any chunking,
+    down to one image per chunk, gives the same numbers as one batch."""
+    import sktinycnn._estimator as estimator_module
+
+    images = _images().astype(dtype)
+    X = images.reshape(N_SAMPLES, -1)
+    model = _model().fit(X, _target(images))
+    expected, expected_maps = model.predict(X), model.feature_maps(X)
+    # Matrix products of other sizes may round differently: a few ulps, in
+    # sigmoid units, then times the target map.
+    ulps = 16 * np.finfo(dtype).eps
+    atol = ulps * float(np.max(np.abs(model.target_offset_) + model.target_scale_))
+    for values in (1, 3 * CHANNELS * 9 * 6 + 1):  # 1 and 3 images per chunk
+        monkeypatch.setattr(estimator_module, "_PREDICT_CHUNK_VALUES", values)
+        np.testing.assert_allclose(model.predict(X), expected, rtol=0, atol=atol)
+        np.testing.assert_allclose(
+            model.feature_maps(X), expected_maps, rtol=0, atol=ulps
+        )

@@ -167,6 +167,10 @@ def problems(draw):
         "shuffle": draw(st.booleans()),
         "max_iter": draw(st.integers(1, 3)),
         "random_state": draw(st.integers(0, 1000)),
+        "alpha": draw(st.sampled_from([0.0, 1e-4, 1.0])),
+        "kernel_scale": draw(st.sampled_from([None, 0.1, 4.0])),
+        "early_stopping": draw(st.booleans()),
+        "validation_fraction": draw(st.sampled_from([0.1, 0.5])),
     }
     return {
         "X": X,
@@ -201,6 +205,16 @@ def test_fit_predict_partial_fit_give_finite_answers_or_clear_errors(problem):
         with _StrictWarnings(), pytest.raises(ValueError, match="weight"):
             model.fit(X, y, sample_weight=sample_weight)
         return
+    if params["early_stopping"]:
+        # The documented rule: at least 2 validation rows and 1 to train on,
+        # among the rows of positive weight.
+        n_kept = X.shape[0] if sample_weight is None else np.sum(sample_weight > 0)
+        n_val = int(np.ceil(params["validation_fraction"] * n_kept))
+        event(f"early_stopping, {n_val} validation rows of {n_kept}")
+        if n_val < 2 or n_kept - n_val < 1:
+            with _StrictWarnings(), pytest.raises(ValueError, match="validation"):
+                model.fit(X, y, sample_weight=sample_weight)
+            return
 
     with _StrictWarnings():
         model.fit(X, y, sample_weight=sample_weight)
@@ -257,6 +271,12 @@ def test_fit_predict_partial_fit_give_finite_answers_or_clear_errors(problem):
     atol = eps * np.maximum(np.abs(model.target_scale_), np.abs(model.target_offset_))
     alone = model.predict(X[-1:]).reshape(1, -1)
     assert np.all(np.abs(alone - y_pred_2d[-1:]) <= atol + eps), (alone, y_pred_2d)
+
+    if params["early_stopping"]:
+        assert len(model.validation_scores_) == model.n_iter_
+        with _StrictWarnings(), pytest.raises(ValueError, match="early_stopping"):
+            model.partial_fit(X, y, sample_weight=sample_weight)
+        return
 
     # partial_fit continues on the same data (its targets are within range).
     t_before = model.t_
