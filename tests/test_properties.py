@@ -9,7 +9,7 @@ with finite results of the right shape and dtype, or raise a ``ValueError`` /
 ``ConvergenceWarning``, ``DataConversionWarning`` and the ``UserWarning`` for
 a clipped ``batch_size``.
 
-Profiles (registered here, applied to these tests only):
+Profiles (defined here, applied to these tests only):
 
 - ``ci`` (default): 1000 cases per test, derandomized (a fixed sequence of
   cases, the same on every run), no example database, no deadline; well under
@@ -36,23 +36,23 @@ from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 
 from sktinycnn import TinyConvRegressor
 
-settings.register_profile(
-    "ci",
-    max_examples=1000,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "long",
-    max_examples=10000,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-PROFILE = settings.get_profile(os.environ.get("SKTINYCNN_HYPOTHESIS_PROFILE", "ci"))
+# Plain settings objects rather than registered profiles: the registry is
+# global, and these apply to this module's tests only.
+_COMMON = {
+    "deadline": None,
+    "print_blob": True,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+PROFILES = {
+    "ci": settings(max_examples=1000, derandomize=True, database=None, **_COMMON),
+    "long": settings(max_examples=10000, **_COMMON),
+}
+_NAME = os.environ.get("SKTINYCNN_HYPOTHESIS_PROFILE", "ci")
+if _NAME not in PROFILES:
+    raise ValueError(
+        f"SKTINYCNN_HYPOTHESIS_PROFILE={_NAME!r}: choose one of {sorted(PROFILES)}."
+    )
+PROFILE = PROFILES[_NAME]
 
 
 def _allowed(warning):
