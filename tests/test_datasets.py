@@ -1,0 +1,93 @@
+"""sktinycnn.datasets holds the tutorial's data and numbers, copied faithfully.
+
+Oracles: the reference run printed by the tutorial's script
+(../shared/seed/reference-run.json, or its verbatim copy in tests/data), the
+images as the tutorial's script writes them, and the tutorial's run as the
+architecture document specifies it.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from sktinycnn import TinyConvRegressor
+from sktinycnn.datasets import TUTORIAL_PARAMS, load_tutorial, tutorial_reference
+
+_SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "reference-run.json"
+_COPY = Path(__file__).parent / "data" / "reference-run.json"
+REFERENCE = json.loads((_SEED if _SEED.exists() else _COPY).read_text())
+KEYS = ["w1_initial", "w1_final", "w2_final", "cost_before_training",
+        "cost_after_training", "start_output", "final_output"]
+
+
+def test_reference_numbers_equal_the_published_run():
+    reference = tutorial_reference()
+    assert sorted(reference) == sorted(KEYS)
+    for key in KEYS:
+        # Copied, not recomputed: equal to the last bit.
+        np.testing.assert_array_equal(reference[key], REFERENCE[key], err_msg=key)
+
+
+def test_reference_is_a_fresh_copy():
+    reference = tutorial_reference()
+    reference["final_output"][:] = 0
+    assert tutorial_reference()["final_output"][1] == REFERENCE["final_output"][1]
+
+
+def test_load_tutorial_matches_the_script():
+    # x1..x4 exactly as the tutorial's script writes them.
+    x1 = np.array([[0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    x2 = np.array([[1, 1, 1], [0, 0, 0], [0, 0, 0]])
+    x3 = np.array([[0, 0, 0], [1, 1, 1], [1, 1, 1]])
+    x4 = np.array([[1, 1, 1], [1, 1, 1], [1, 1, 1]])
+    X, y = load_tutorial()
+    assert X.dtype == np.float64 and X.shape == (4, 9)
+    np.testing.assert_array_equal(X, np.stack([x1, x2, x3, x4]).reshape(4, 9))
+    np.testing.assert_array_equal(y, REFERENCE["protocol"]["targets"])
+    # Fresh arrays on every call.
+    X[:] = 7
+    assert load_tutorial()[0].max() == 1
+
+
+def test_tutorial_params_are_the_specified_run():
+    # As written in the architecture document ("The tutorial's run").
+    assert dict(TUTORIAL_PARAMS) == {
+        "image_shape": (3, 3), "kernel_size": 2, "kernel_scale": 4.0,
+        "learning_rate": 0.7, "solver": "sgd", "momentum": 0.0, "batch_size": 1,
+        "shuffle": False, "max_iter": 1000, "alpha": 0.0, "fit_intercept": False,
+        "scale_target": False, "random_state": 598765, "tol": 0.0,
+        "n_iter_no_change": 1000,
+    }
+    with pytest.raises(TypeError):
+        TUTORIAL_PARAMS["max_iter"] = 1  # read-only
+
+
+def test_tutorial_params_replay_the_run():
+    X, y = load_tutorial()
+    with pytest.warns(ConvergenceWarning):  # all 1000 epochs, as the tutorial
+        model = TinyConvRegressor(**TUTORIAL_PARAMS).fit(X, y)
+    assert model.n_iter_ == 1000
+    np.testing.assert_allclose(model.predict(X), REFERENCE["final_output"],
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model.kernels_[0, 0], REFERENCE["w1_final"],
+                               rtol=0, atol=1e-12)
+
+def test_demo_start_model_is_the_tutorials_start():
+    # The demo rebuilds the untrained network from the documented draw order
+    # (kernels first, then dense weights); the tutorial printed its w1 and its
+    # outputs and cost before training.
+    from sktinycnn.__main__ import run_tutorial
+
+    _, initial, rows, _ = run_tutorial()
+    np.testing.assert_allclose(initial.kernels_[0, 0], REFERENCE["w1_initial"],
+                               rtol=0, atol=1e-15)
+    X, y = load_tutorial()
+    start = initial.predict(X)
+    np.testing.assert_allclose(start, REFERENCE["start_output"], rtol=1e-12)
+    cost = 0.5 * np.sum((start - y) ** 2)
+    assert cost == pytest.approx(REFERENCE["cost_before_training"], rel=1e-12)
+    assert dict((name, ours) for name, _, ours in rows)["cost before training"] \
+        == pytest.approx(cost, rel=1e-15)
