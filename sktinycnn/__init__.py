@@ -7,6 +7,6 @@ as :class:`TinyConvRegressor`.
 
 __version__ = "0.1.0"
 
-from ._estimator import TinyConvRegressor  # noqa: E402
+from ._estimator import TinyConvRegressor
 
 __all__ = ["TinyConvRegressor", "__version__"]
