@@ -677,10 +677,20 @@ default="constant"
             params = self._params(training=True)
             state = self._training_state_copy()
             image_shape_, y_ndim_ = self.image_shape_, self._y_ndim
-            if state["optimizer"]["solver"] != self.solver:
+            optimizer = state["optimizer"]
+            if optimizer["solver"] != self.solver:
                 state["optimizer"] = init_optimizer_state(
                     self.solver, params, self.learning_rate
                 )
+            elif optimizer["initial_learning_rate"] != self.learning_rate:
+                # set_params(learning_rate=...) between continued fits takes
+                # effect (the moments/velocities are kept): otherwise the kept
+                # step size would silently ignore it.
+                state["optimizer"] = {
+                    **optimizer,
+                    "learning_rate": float(self.learning_rate),
+                    "initial_learning_rate": float(self.learning_rate),
+                }
 
         if first_call:
             # The target map must exist before the targets are scaled below.

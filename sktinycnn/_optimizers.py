@@ -43,11 +43,16 @@ def init_optimizer_state(solver, params, learning_rate):
     Returns
     -------
     state : dict
-        ``"solver"``, ``"learning_rate"`` (the current step size) and the
+        ``"solver"``, ``"learning_rate"`` (the current step size),
+        ``"initial_learning_rate"`` (the one it started from) and the
         running averages: ``"velocities"`` for SGD, ``"t"``,
         ``"first_moments"`` and ``"second_moments"`` for Adam.
     """
-    state = {"solver": solver, "learning_rate": float(learning_rate)}
+    state = {
+        "solver": solver,
+        "learning_rate": float(learning_rate),
+        "initial_learning_rate": float(learning_rate),
+    }
     if solver == "sgd":
         state["velocities"] = _zeros_like(params)
     else:

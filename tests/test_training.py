@@ -493,3 +493,20 @@ def test_progress_bar_through_fit_and_grid_search(capsys):
     # One bar per candidate and split (2 x 2), and one for the refit.
     assert out.count("TinyConvRegressor - fit") == 5
     assert "candidate-split-evaluation" in out
+
+
+def test_a_new_learning_rate_applies_to_a_warm_start():
+    X, y = images_and_targets(n=60)
+    model = fit_quietly(
+        TinyConvRegressor(warm_start=True, max_iter=3, tol=0.0, random_state=0), X, y
+    )
+    t = model._optimizer_state["t"]
+    model.set_params(learning_rate=0.005)
+    fit_quietly(model, X, y)
+    assert model._optimizer_state["learning_rate"] == 0.005
+    assert model._optimizer_state["t"] == 2 * t  # the moments were kept
+    unchanged = fit_quietly(
+        TinyConvRegressor(warm_start=True, max_iter=3, tol=0.0, random_state=0), X, y
+    )
+    fit_quietly(unchanged, X, y)
+    assert not np.allclose(unchanged.coef_, model.coef_)
