@@ -977,6 +977,23 @@ default="constant"
         per_sample = max(c * kh * kw * ho * wo, 1)
         return gen_batches(images.shape[0], max(1, _PREDICT_CHUNK_VALUES // per_sample))
 
+    def _run_in_chunks(self, X, layer, sample_shape):
+        """Validate ``X`` and apply ``layer`` (a forward function) chunk by chunk.
+
+        Chunks bound the memory of the patches whatever the number of images.
+        """
+        # Casting to a float32 model may overflow (sklearn then reports the
+        # inf), and sklearn's finiteness test sums X, which can give inf - inf.
+        with np.errstate(over="ignore", invalid="ignore"):
+            images, _ = self._images(X, reset=False)
+        params = self._params()
+        out = np.empty((images.shape[0], *sample_shape), images.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for chunk in self._chunks(images):
+                out[chunk] = layer(params, images[chunk], self.padding)[0]
+        _check_no_overflow(out)
+        return out
+
     def predict(self, X):
         """Predict targets for images ``X``.
 
@@ -1002,16 +1019,7 @@ default="constant"
         (4,)
         """
         check_is_fitted(self)
-        # Casting to a float32 model may overflow (sklearn then reports the
-        # inf), and sklearn's finiteness test sums X, which can give inf - inf.
-        with np.errstate(over="ignore", invalid="ignore"):
-            images, _ = self._images(X, reset=False)
-        params = self._params()
-        output = np.empty((images.shape[0], self.n_outputs_), images.dtype)
-        with np.errstate(over="ignore", invalid="ignore"):
-            for chunk in self._chunks(images):
-                output[chunk] = forward(params, images[chunk], self.padding)[0]
-        _check_no_overflow(output)
+        output = self._run_in_chunks(X, forward, (self.n_outputs_,))
         y_pred = self.target_offset_ + self.target_scale_ * output
         return y_pred.ravel() if self._y_ndim == 1 else y_pred
 
@@ -1039,18 +1047,10 @@ default="constant"
         (20, 2, 2, 2)
         """
         check_is_fitted(self)
-        with np.errstate(over="ignore", invalid="ignore"):
-            images, _ = self._images(X, reset=False)
         ho, wo = conv_output_shape(
             self.image_shape_[1:], self.kernel_size_, self.padding
         )
-        params = self._params()
-        maps = np.empty((images.shape[0], self.kernels_.shape[0], ho, wo), images.dtype)
-        with np.errstate(over="ignore", invalid="ignore"):
-            for chunk in self._chunks(images):
-                maps[chunk] = hidden_forward(params, images[chunk], self.padding)[0]
-        _check_no_overflow(maps)
-        return maps
+        return self._run_in_chunks(X, hidden_forward, (self.kernels_.shape[0], ho, wo))
 
     # ------------------------------------------------------------------ misc
 

@@ -35,7 +35,6 @@ __all__ = [
     "forward",
     "initialize_params",
     "loss_and_gradients",
-    "predict_sigmoid",
 ]
 
 #: Order in which parameters are listed, optimised and flattened.
@@ -253,25 +252,6 @@ def forward(params, images, padding):
     activations, hidden_cache = hidden_forward(params, images, padding)
     hidden = activations.reshape(images.shape[0], -1)
     return output_forward(params, hidden), (hidden_cache, hidden)
-
-
-def predict_sigmoid(params, images, padding):
-    """Sigmoid outputs of the network (no target scaling).
-
-    Parameters
-    ----------
-    params : dict
-        Network parameters.
-    images : ndarray of shape (n_samples, channels, height, width)
-        Input batch.
-    padding : {"valid", "same"}
-        Convolution mode.
-
-    Returns
-    -------
-    output : ndarray of shape (n_samples, n_outputs)
-    """
-    return forward(params, images, padding)[0]
 
 
 def loss_and_gradients(params, images, targets, sample_weight, alpha, padding):
