@@ -391,11 +391,8 @@ def test_divergence_raises_and_leaves_the_model_as_it_was():
         TinyConvRegressor(solver="sgd", learning_rate=1e200).fit(X * 1e3, y)
 
 
-class _InterruptAfter:
-    """A callback that presses Ctrl-C at the end of epoch ``n``."""
-
-    def __init__(self, n):
-        self.n, self.seen = n, 0
+class _Callback:
+    """The hooks of scikit-learn's FitCallback protocol, doing nothing."""
 
     def setup(self, estimator, context):
         pass
@@ -405,6 +402,16 @@ class _InterruptAfter:
 
     def on_fit_task_begin(self, estimator, context):
         pass
+
+    def on_fit_task_end(self, estimator, context):
+        return False
+
+
+class _InterruptAfter(_Callback):
+    """A callback that presses Ctrl-C at the end of epoch ``n``."""
+
+    def __init__(self, n):
+        self.n, self.seen = n, 0
 
     def on_fit_task_end(self, estimator, context):
         if context.parent is not None:
@@ -427,20 +434,11 @@ def test_keyboard_interrupt_keeps_the_last_finished_epoch():
 # -------------------------------------------------------------------- callbacks
 
 
-class _StopWhenGoodEnough:
+class _StopWhenGoodEnough(_Callback):
     """A callback that stops training once the training R² reaches a target."""
 
     def __init__(self, target):
         self.target, self.scores = target, []
-
-    def setup(self, estimator, context):
-        pass
-
-    def teardown(self, estimator, context):
-        pass
-
-    def on_fit_task_begin(self, estimator, context):
-        pass
 
     def on_fit_task_end(
         self, estimator, context, *, X=None, y=None, fitted_estimator=None
