@@ -851,7 +851,7 @@ default="constant"
                     params, optimizer, order
                 )
                 epoch_loss = float(accumulated / total_weight)
-                if not (np.isfinite(epoch_loss) and _all_finite(epoch_params)):
+                if not (np.isfinite(epoch_loss) and runner.params_finite()):
                     raise ValueError(
                         f"Training diverged at epoch {n_iter + 1}: the loss or "
                         "the weights are no longer finite. Lower learning_rate "

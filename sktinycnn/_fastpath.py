@@ -159,6 +159,7 @@ class EpochRunner:
         self.grad = self.grad_buffer[:size]
         self.step = np.zeros(size, dtype)
         self.scratch = np.zeros(size, dtype)
+        self._zeros = np.zeros(size, dtype)
         self.block, self.intercept, self.coef = self._views(self.theta)
         self.grad_block, self.grad_intercept, self.grad_coef = self._views(self.grad)
         # The penalty applies to kernels and dense weights, not to biases.
@@ -295,9 +296,9 @@ class EpochRunner:
             block[:, -1] = arrays["kernel_intercepts"]
             intercept[...] = arrays["intercept"]
 
-    def _unpack(self, flat, kernel_shape):
-        """Fresh arrays in the params layout from a flat vector (one copy)."""
-        block, intercept, coef = self._views(flat.copy())
+    def _unpack(self, flat, kernel_shape, copy=True):
+        """Arrays in the params layout over a copy of ``flat`` (or ``flat``)."""
+        block, intercept, coef = self._views(flat.copy() if copy else flat)
         kernels = block[:, : self.n_kernel].reshape(kernel_shape)
         if self.has_bias:
             kernels = np.ascontiguousarray(kernels)
@@ -333,8 +334,15 @@ class EpochRunner:
     def _export(self, optimizer, kernel_shape):
         params = self._unpack(self.theta, kernel_shape)
         new_optimizer = dict(optimizer)
-        for name, flat in zip(self._moment_names(), self.moments, strict=True):
-            new_optimizer[name] = self._unpack(flat, kernel_shape)
+        if self.plain_sgd:
+            # The shortcuts skipped velocity = 0 * v - lr * g: it is minus the
+            # last step's lr * g (kept in grad when folded, else in step).
+            velocity = np.negative(self.grad if self.folded else self.step)
+            self.moments[0][...] = velocity
+            new_optimizer["velocities"] = self._unpack(velocity, kernel_shape, False)
+        else:
+            for name, flat in zip(self._moment_names(), self.moments, strict=True):
+                new_optimizer[name] = self._unpack(flat, kernel_shape)
         if self.solver == "adam":
             new_optimizer["t"] = self.t
         moments = tuple(new_optimizer[name] for name in self._moment_names())
@@ -375,10 +383,6 @@ class EpochRunner:
             self._lean_epoch(order)
         else:
             self._batched_epoch(order)
-        if self.plain_sgd:
-            # The shortcuts skipped velocity = 0 * v - lr * g; set it from the
-            # last step's lr * g.
-            np.negative(self.grad if self.folded else self.step, out=self.moments[0])
         r = self.residuals
         if self.sample_weight is None:
             flat = r.reshape(-1)
@@ -388,6 +392,16 @@ class EpochRunner:
         loss_sum = data / self.n_outputs + self.penalty_sum
         new_params, new_optimizer = self._export(optimizer, params["kernels"].shape)
         return new_params, new_optimizer, loss_sum
+
+    def params_finite(self):
+        """Whether every parameter after the last epoch is finite.
+
+        ``theta . 0`` is 0 when every value is finite and NaN otherwise
+        (``inf * 0`` and ``nan * 0`` are NaN): one BLAS call.
+        """
+        # No errstate here (it costs as much as the test): the estimator's fit
+        # already ignores invalid-value warnings.
+        return math.isfinite(float(np.dot(self.theta, self._zeros)))
 
     def _add_penalty(self, weight_sum):
         """Add the L2 penalty's gradient; accumulate its loss times the batch weight."""
@@ -531,8 +545,22 @@ class EpochRunner:
             "n_out": np.asarray(n_out, dtype),
         }
         if n_out == 1:
-            lean["stacked_grad"] = self.grad_buffer[self.size - H :].reshape(2, H)
-            lean["targets"] = self.targets[:, 0].tolist()
+            lean["stacked_grad"] = stacked_grad = self.grad_buffer[
+                self.size - H :
+            ].reshape(2, H)
+            act_flat, u = lean["stacked"]
+            # Everything _lean_epoch_scalar reads, unpacked once per epoch.
+            # Plain SGD without penalty folds the step size into the delta
+            # (``fold``), so that the update is theta -= grad.
+            lean["scalar"] = (
+                self.block, self.grad_block, self.coef.reshape(-1), self.intercept,
+                self.grad_intercept, self.has_bias, self.alpha, self.sample_weight,
+                lean["pre"], act_flat.reshape(F, L), act_flat, lean["stacked"],
+                stacked_grad, stacked_grad[1].reshape(F, L), lean["sq"],
+                lean["tanh_grad"], u, lean["delta"], lean["one"], lean["rows"],
+                self.targets[:, 0].tolist(), self.residuals.reshape(-1),
+                self.folded, self.theta, self.grad,
+            )
         self._lean = lean
         return lean
 
@@ -612,28 +640,15 @@ class EpochRunner:
         with Python floats (the same formula as scipy's ``expit``,
         ``1 / (1 + exp(-z))``) saves half a dozen NumPy calls per update.
         """
-        F, L = self.n_filters, self.n_pixels
-        block, grad_block = self.block, self.grad_block
-        coef_flat = self.coef.reshape(-1)
-        intercept, grad_intercept = self.intercept, self.grad_intercept
-        has_bias, alpha = self.has_bias, self.alpha
-        weights = self.sample_weight
-        pre = lean["pre"]
-        stacked, stacked_grad = lean["stacked"], lean["stacked_grad"]
-        act_flat, u = stacked
-        act = act_flat.reshape(F, L)
-        grad_pre = stacked_grad[1].reshape(F, L)
-        sq, tanh_grad, delta = lean["sq"], lean["tanh_grad"], lean["delta"]
-        one = lean["one"]
+        (
+            block, grad_block, coef_flat, intercept, grad_intercept, has_bias,
+            alpha, weights, pre, act, act_flat, stacked, stacked_grad, grad_pre,
+            sq, tanh_grad, u, delta, one, rows, targets, residuals, fold, theta,
+            grad,
+        ) = lean["scalar"]
         dot, mul, sub, tanh, exp = np.dot, np.multiply, np.subtract, np.tanh, math.exp
-        rows, targets = lean["rows"], lean["targets"]
-        residuals = self.residuals.reshape(-1)
         sequence = range(len(rows)) if order is None else order.tolist()
-        # Plain SGD without penalty folds the step size into the delta, so the
-        # update is theta -= grad (grad then holds lr times the gradient).
-        fold = self.folded
         lr = self.learning_rate
-        theta, grad = self.theta, self.grad
         for i in sequence:
             p, p_t, _, _ = rows[i]
             dot(block, p, out=pre)
