@@ -139,3 +139,21 @@ def test_local_cluster_leaves_no_process_behind():
     for child in me.children(recursive=True):
         if child.pid not in before:
             assert "multiprocessing.resource_tracker" in " ".join(child.cmdline())
+
+
+def test_progress_bar_on_the_local_cluster(client, digits, capsys, monkeypatch):
+    # Workers on this machine reach the client's local socket: the bars are the
+    # same as with loky, one per (candidate, split) fit, drawn in this process.
+    from sklearn.callback import ProgressBar  # scikit-learn >= 1.9
+
+    monkeypatch.setenv("COLUMNS", "200")  # rich's width: no truncated lines
+    X, y = digits
+    search = _search(n_jobs=-1).set_callbacks(ProgressBar(max_propagation_depth=None))
+    with joblib.parallel_config(backend="dask"):
+        _fit_quietly(search, X, y)
+
+    assert _pids(search) == set(client.run(os.getpid).values())
+    lines = capsys.readouterr().out.splitlines()
+    fits = [line for line in lines if "candidate-split-evaluation" in line]
+    assert len(fits) == 4 * 3
+    assert all(" 100% " in f"{line} " for line in fits)

@@ -120,3 +120,26 @@ def test_loky_workers_do_not_oversubscribe_by_default(digits):
     blas, pids = _worker_readings(digits)
     assert os.getpid() not in pids
     assert_array_equal(blas, max(1, joblib.cpu_count() // 2))
+
+
+def test_progress_bar_shows_every_fit_run_in_loky_workers(
+    digits, capsys, monkeypatch
+):
+    # scikit-learn's ProgressBar on the search propagates to each candidate's
+    # TinyConvRegressor; the workers report back to this process, which draws
+    # one bar per (candidate, split) fit, all complete, and one for the refit.
+    from sklearn.callback import ProgressBar  # scikit-learn >= 1.9
+
+    monkeypatch.setenv("COLUMNS", "200")  # rich's width: no truncated lines
+    X, y = digits
+    search = _search(n_jobs=2).set_callbacks(ProgressBar(max_propagation_depth=None))
+    with joblib.parallel_config(backend="loky"):
+        _fit_quietly(search, X, y)
+
+    lines = capsys.readouterr().out.splitlines()
+    fits = [line for line in lines if "candidate-split-evaluation" in line]
+    assert len(fits) == 4 * 3
+    assert all(" 100% " in f"{line} " for line in fits)
+    numbers = sorted(int(line.split("fit #")[1].split()[0]) for line in fits)
+    assert numbers == list(range(12))
+    assert any("refit-with-best-params" in line and "100%" in line for line in lines)
