@@ -92,9 +92,10 @@ def test_grid_search_on_dask_equals_loky(client, digits):
     with joblib.parallel_config(backend="loky"):
         on_loky = _fit_quietly(_search(n_jobs=2), X, y)
 
-    # The fits ran on the cluster's workers, and both of them took part.
-    assert _pids(on_dask) == worker_pids
+    # The fits ran on the cluster's workers (the scheduler decides which: not
+    # necessarily both), not in this process.
     assert len(worker_pids) == 2
+    assert _pids(on_dask) <= worker_pids
     for key in on_loky.cv_results_:
         if key.endswith("_time") or "_pid" in key:
             continue
@@ -152,7 +153,7 @@ def test_progress_bar_on_the_local_cluster(client, digits, capsys, monkeypatch):
     with joblib.parallel_config(backend="dask"):
         _fit_quietly(search, X, y)
 
-    assert _pids(search) == set(client.run(os.getpid).values())
+    assert _pids(search) <= set(client.run(os.getpid).values())
     lines = capsys.readouterr().out.splitlines()
     fits = [line for line in lines if "candidate-split-evaluation" in line]
     assert len(fits) == 4 * 3
