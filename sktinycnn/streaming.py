@@ -35,15 +35,21 @@ def _chunk_bounds(n_samples, chunk_size):
     return [(start, min(start + chunk_size, n_samples)) for start in starts]
 
 
-def _target_range(y, bounds):
-    """Per-target (min, max) of the first chunk and of all of ``y``, chunk by chunk."""
-    first = None
-    low = high = None
+def _target_range(y, sample_weight, bounds):
+    """Per-target (min, max) of the first chunk and of all of ``y``, chunk by chunk.
+
+    Rows of zero weight are left out, as the estimator's target scaling does.
+    """
+    first = low = high = None
     for start, stop in bounds:
         chunk = _chunk(y, start, stop).reshape(stop - start, -1)
+        if sample_weight is not None:
+            chunk = chunk[_chunk(sample_weight, start, stop) > 0]
+        if chunk.shape[0] == 0:
+            continue  # partial_fit rejects a first chunk of zero weights itself
         chunk_low, chunk_high = chunk.min(axis=0), chunk.max(axis=0)
         if first is None:
-            first = (chunk_low, chunk_high)
+            first = (chunk_low, chunk_high) if start == 0 else (None, None)
             low, high = chunk_low, chunk_high
         else:
             low, high = np.minimum(low, chunk_low), np.maximum(high, chunk_high)
@@ -151,8 +157,10 @@ def fit_chunks(estimator, X, y, *, chunk_size, n_epochs=1, sample_weight=None):
 
     fitted = hasattr(estimator, "n_features_in_")
     if not fitted and getattr(estimator, "scale_target", False) is True:
-        (first_low, first_high), (low, high) = _target_range(y, bounds)
-        if not (np.array_equal(first_low, low) and np.array_equal(first_high, high)):
+        (first_low, first_high), (low, high) = _target_range(y, sample_weight, bounds)
+        if first_low is not None and not (
+            np.array_equal(first_low, low) and np.array_equal(first_high, high)
+        ):
             raise ValueError(
                 "The first chunk must hold the smallest and the largest value of "
                 "each target: partial_fit fixes the target scaling from its first "

@@ -244,6 +244,18 @@ def test_fit_chunks_rejects_a_first_chunk_without_the_target_range(digits):
         fit_chunks(TinyConvRegressor(), X[order], y[order], chunk_size=250)
 
 
+def test_fit_chunks_target_range_counts_only_positive_weights(digits):
+    # As the estimator's target scaling: zero-weight rows fix no range, so a
+    # first chunk whose 9s all have weight 0 does not cover the targets.
+    X, y = digits
+    sample_weight = np.ones_like(y)
+    sample_weight[:250][y[:250] == 1.0] = 0.0
+    with pytest.raises(ValueError, match="first chunk must hold the smallest"):
+        fit_chunks(
+            TinyConvRegressor(), X, y, chunk_size=250, sample_weight=sample_weight
+        )
+
+
 def test_fit_chunks_without_target_scaling_accepts_any_order(digits):
     # With scale_target=False no range is fixed: sorted data stream like fit.
     X, y = digits
