@@ -15,7 +15,9 @@ W3 large      20,000 random 28x28 images (target: a smooth function of the
               against the floor of unavoidable NumPy work for the same epoch
               (patch copy, conv GEMM, tanh, dense forward and backward, tanh
               derivative, kernel-gradient GEMM, into preallocated buffers; the
-              faster of two patch layouts), and against the same architecture
+              fastest of four variants: patches (K, n*L) or (n*L, K), and
+              (K, n*L) in cache-sized chunks, with BLAS on two threads or
+              one), and against the same architecture
               in PyTorch on the CPU when torch is installed (never required).
 W3 scaling    epoch time at 5k/10k/20k images (28x28) and at 16x16/28x28/56x56
               pixels (5k images): cost per image and per pixel.
@@ -63,6 +65,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.metrics import r2_score  # noqa: E402
 from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
 from sklearn.neural_network import MLPRegressor  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402 - a sklearn dependency
 
 from sktinycnn import TinyConvRegressor  # noqa: E402
 
@@ -87,10 +90,10 @@ def _median(values):
     return float(statistics.median(values))
 
 
-def _timed(func, *args):
+def _timed(func, *args, **kwargs):
     gc.collect()
     start = time.perf_counter()
-    result = func(*args)
+    result = func(*args, **kwargs)
     return time.perf_counter() - start, result
 
 
@@ -268,6 +271,57 @@ def floor_epoch_kn(images, batch_size, n_filters, kernel, out):
         np.dot(tg, P.T, out=gk)
 
 
+def floor_epoch_chunked(images, batch_size, n_filters, kernel, out, chunk=16):
+    """As floor_epoch_kn, each batch in chunks of ``chunk`` images (cache-sized)."""
+    n, h, w = images.shape
+    kh = kw = kernel
+    ho, wo = h - kh + 1, w - kw + 1
+    L, K, F, B = ho * wo, kh * kw, n_filters, batch_size
+    dtype = images.dtype
+    kernels, coef = out["kernels"].astype(dtype), out["coef"].astype(dtype)
+    coef3 = coef.reshape(F, L, 1)
+    bufs = []
+    for c0 in range(0, B, chunk):
+        m = min(chunk, B - c0)
+        bufs.append({
+            "c0": c0, "m": m,
+            "P": np.empty((K, m * L), dtype),
+            "act": np.empty((F, m * L), dtype),
+            "tg": np.empty((F, m * L), dtype),
+            "gh": np.empty((F, m, L), dtype),
+            "z3": np.empty((F, m, 1), dtype),
+        })
+    z = np.empty((B, 1), dtype)
+    gcoef, tmp_coef = np.empty((F, L, 1), dtype), np.empty((F, L, 1), dtype)
+    gk, tmp_k = np.empty((F, K), dtype), np.empty((F, K), dtype)
+    for start in range(0, n - B + 1, B):
+        x = images[start : start + B]
+        for bf in bufs:
+            c0, m = bf["c0"], bf["m"]
+            P4 = bf["P"].reshape(K, m, ho, wo)
+            for i in range(kh):
+                for j in range(kw):
+                    np.copyto(P4[i * kw + j], x[c0 : c0 + m, i : i + ho, j : j + wo])
+            act = np.dot(kernels, bf["P"], out=bf["act"])
+            np.tanh(act, out=act)
+            np.matmul(act.reshape(F, m, L), coef3, out=bf["z3"])
+            np.sum(bf["z3"], axis=0, out=z[c0 : c0 + m])
+        for k, bf in enumerate(bufs):
+            c0, m, act, tg = bf["c0"], bf["m"], bf["act"], bf["tg"]
+            zc = z[c0 : c0 + m]
+            np.matmul(act.reshape(F, m, L).transpose(0, 2, 1), zc,
+                      out=tmp_coef if k else gcoef)
+            if k:
+                np.add(gcoef, tmp_coef, out=gcoef)
+            np.multiply(zc.reshape(1, m, 1), coef3.reshape(F, 1, L), out=bf["gh"])
+            np.multiply(act, act, out=tg)
+            np.subtract(1.0, tg, out=tg)
+            np.multiply(tg, bf["gh"].reshape(F, m * L), out=tg)
+            np.dot(tg, bf["P"].T, out=tmp_k if k else gk)
+            if k:
+                np.add(gk, tmp_k, out=gk)
+
+
 def floor_epoch_nk(images, batch_size, n_filters, kernel, out):
     """Unavoidable work of one epoch, patches laid out (batch * pixels, K)."""
     from numpy.lib.stride_tricks import sliding_window_view
@@ -299,6 +353,16 @@ def floor_epoch_nk(images, batch_size, n_filters, kernel, out):
         np.subtract(1.0, tg, out=tg)
         np.multiply(tg, gh.reshape(B * L, F), out=tg)
         np.dot(P.T, tg, out=gk)
+
+
+#: The floor is the fastest of these ways of doing the unavoidable work:
+#: name -> (function, keyword arguments, BLAS on one thread).
+FLOOR_VARIANTS = {
+    "floor_kn": (floor_epoch_kn, {}, False),
+    "floor_nk": (floor_epoch_nk, {}, False),
+    "floor_chunked_16": (floor_epoch_chunked, {"chunk": 16}, False),
+    "floor_chunked_8_1thread": (floor_epoch_chunked, {"chunk": 8}, True),
+}
 
 
 def torch_epochs(X, y, dtype, epochs, batch_size, n_filters, kernel, lr):
@@ -364,9 +428,12 @@ def bench_w3(quick, repeats):
             row = {}
             row["fit"], _ = _timed(model.fit, X, y)
             row["fit"] /= epochs
-            row["floor_kn"], _ = _timed(floor_epoch_kn, X, 64, 8, 3, floor_params)
-            row["floor_nk"], _ = _timed(floor_epoch_nk, X, 64, 8, 3, floor_params)
-            row["floor"] = min(row["floor_kn"], row["floor_nk"])
+            for variant, (func, kwargs, one_thread) in FLOOR_VARIANTS.items():
+                with threadpool_limits(1 if one_thread else None, user_api="blas"):
+                    row[variant], _ = _timed(
+                        func, X, 64, 8, 3, floor_params, **kwargs
+                    )
+            row["floor"] = min(row[variant] for variant in FLOOR_VARIANTS)
             if torch is not None:
                 row["torch"], _ = _timed(
                     torch_epochs, X, y, dtype, epochs, 64, 8, 3, W3_LEARNING_RATE

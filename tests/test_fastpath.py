@@ -65,7 +65,7 @@ def _problem(seed, dtype, channels, n_outputs, padding, bias, weighted):
 CASES = [
     *itertools.product(
         ["sgd", "momentum", "nesterov", "adam"],
-        [1, 4],  # batch size: lean loop, batched loop
+        [1, 4, 5],  # batch size: lean loop, batched loop (in one chunk, in 2)
         [True, False],  # patches precomputed
         [True, False],  # shuffle
     )
@@ -91,12 +91,17 @@ def test_epochs_match_reference(optimizer, batch_size, precompute, shuffle, chan
     solver = kwargs.pop("solver")
     kwargs.update(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
     state = init_optimizer_state(solver, params, 0.05)
+    # batch_size=5 runs each batch in chunks of 3 and 2 images.
+    n_pixels = 30 if padding == "same" else 4 * 4
+    per_image = n_pixels * (3 * (1 + (n_outputs > 1)) + channels * 6 + bias) * 8
     runner = EpochRunner(
         images, targets, weights, params, batch_size=batch_size, alpha=alpha,
         padding=padding, solver=solver, precompute_bytes=2**26 if precompute else 0,
-        **kwargs,
+        chunk_bytes=3 * per_image if batch_size == 5 else 2**21, **kwargs,
     )
     assert runner.precomputed is precompute
+    if batch_size > 1:
+        assert runner.chunk_size == (3 if batch_size == 5 else batch_size)
     frozen = {k: None if v is None else v.copy() for k, v in params.items()}
     ref = (params, state)
     fast = (params, state)
