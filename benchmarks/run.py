@@ -423,6 +423,8 @@ def bench_w3(quick, repeats):
         X, y = large_data(n, 28, dtype)
         model = w3_model(epochs)
         model.fit(X[:128], y[:128])  # warm up imports and caches
+        if torch is not None:
+            torch_epochs(X[:640], y[:640], dtype, 1, 64, 8, 3, W3_LEARNING_RATE)
         rows = []
         for _ in range(repeats):
             row = {}
@@ -442,6 +444,7 @@ def bench_w3(quick, repeats):
             rows.append(row)
         name = np.dtype(dtype).name
         entry = {key: _median(r[key] for r in rows) for key in rows[0]}
+        entry["runs"] = rows
         entry["fit_over_floor"] = _median(r["fit"] / r["floor"] for r in rows)
         if torch is not None:
             entry["torch_over_fit"] = _median(r["torch"] / r["fit"] for r in rows)
