@@ -26,7 +26,7 @@ from sklearn.utils.validation import (
 
 from . import __version__
 from ._conv import conv_output_shape
-from ._fastpath import EpochRunner
+from ._fastpath import EpochRunner, predict_sigmoid
 from ._images import as_images, resolve_image_shape, resolve_kernel_size
 from ._network import (
     forward,
@@ -1019,7 +1019,9 @@ default="constant"
         (4,)
         """
         check_is_fitted(self)
-        output = self._run_in_chunks(X, forward, (self.n_outputs_,))
+        # _fastpath's forward pass: the math of _network.forward in cache-sized
+        # chunks, a few times faster.
+        output = self._run_in_chunks(X, predict_sigmoid, (self.n_outputs_,))
         y_pred = self.target_offset_ + self.target_scale_ * output
         return y_pred.ravel() if self._y_ndim == 1 else y_pred
 

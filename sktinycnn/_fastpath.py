@@ -48,7 +48,7 @@ from scipy.special import expit
 
 from ._conv import conv_output_shape, same_padding
 
-__all__ = ["CHUNK_BYTES", "PRECOMPUTE_BYTES", "EpochRunner"]
+__all__ = ["CHUNK_BYTES", "PRECOMPUTE_BYTES", "EpochRunner", "predict_sigmoid"]
 
 #: Patch matrices of the whole training set up to this size are built once per
 #: fit; larger ones are built batch by batch into a reused buffer.
@@ -125,6 +125,78 @@ def _copy_patches(images, taps, out_hw, out):
     ho, wo = out_hw
     for row, c, i, j in taps:
         np.copyto(out[row], images[:, c, i : i + ho, j : j + wo])
+
+
+def predict_sigmoid(params, images, padding, chunk_bytes=CHUNK_BYTES):
+    """Sigmoid outputs of the network, as ``_network.forward``, but faster.
+
+    The forward half of the batched training loop: flipped patches of
+    cache-sized chunks of images, one GEMM with the kernels (and their biases
+    through a row of ones), tanh, dense, sigmoid; BLAS on one thread.
+
+    Parameters
+    ----------
+    params : dict
+        Network parameters (biases may be None).
+    images : ndarray of shape (n_samples, channels, height, width)
+        Input batch.
+    padding : {"valid", "same"}
+        Convolution mode.
+    chunk_bytes : int, default=CHUNK_BYTES
+        Memory of one chunk's patches and activations.
+
+    Returns
+    -------
+    output : ndarray of shape (n_samples, n_outputs)
+        Sigmoid outputs.
+    cache : None
+        For the signature of ``_network.forward``.
+    """
+    kernels, coef = params["kernels"], params["coef"]
+    dtype = np.result_type(images.dtype, kernels.dtype)
+    n, channels, height, width = images.shape
+    F, _, kh, kw = kernels.shape
+    n_out = coef.shape[1]
+    ho, wo = conv_output_shape((height, width), (kh, kw), padding)
+    L, K = ho * wo, channels * kh * kw
+    block = np.zeros((F, K + 1), dtype)
+    block[:, :K] = kernels.reshape(F, K)
+    if params["kernel_intercepts"] is not None:
+        block[:, K] = params["kernel_intercepts"]
+    coef3 = coef.reshape(F, L, n_out).astype(dtype, copy=False)
+    taps = _tap_rows(channels, (kh, kw))
+    per_image = L * (F + K + 1) * np.dtype(dtype).itemsize
+    m = max(1, min(n, chunk_bytes // per_image))
+    output = np.empty((n, n_out), dtype)
+    if padding == "same":
+        (top, bottom), (left, right) = same_padding((kh, kw))
+        padded = np.zeros(
+            (m, channels, height + top + bottom, width + left + right), dtype
+        )
+    buffers = {}
+    with _one_blas_thread():
+        for start in range(0, n, m):
+            stop = min(start + m, n)
+            b = stop - start
+            if b not in buffers:  # the full chunk size, and the last one's
+                patches = np.empty((K + 1, b * L), dtype)
+                patches[-1] = 1
+                buffers[b] = (
+                    patches, np.empty((F, b * L), dtype), np.empty((F, b, n_out), dtype)
+                )
+            patches, act, dense = buffers[b]
+            x = images[start:stop]
+            if padding == "same":
+                np.copyto(padded[:b, :, top : top + height, left : left + width], x)
+                x = padded[:b]
+            _copy_patches(x, taps, (ho, wo), patches[:K].reshape(K, b, ho, wo))
+            np.dot(block, patches, out=act)
+            np.tanh(act, out=act)
+            np.matmul(act.reshape(F, b, L), coef3, out=dense)
+            np.sum(dense, axis=0, out=output[start:stop])
+    if params["intercept"] is not None:
+        np.add(output, params["intercept"], out=output)
+    return expit(output, out=output), None
 
 
 class EpochRunner:

@@ -14,8 +14,8 @@ import itertools
 import numpy as np
 import pytest
 
-from sktinycnn._fastpath import EpochRunner
-from sktinycnn._network import initialize_params, loss_and_gradients
+from sktinycnn._fastpath import EpochRunner, predict_sigmoid
+from sktinycnn._network import forward, initialize_params, loss_and_gradients
 from sktinycnn._optimizers import init_optimizer_state, update_params
 
 OPTIMIZERS = {
@@ -172,3 +172,22 @@ def test_runs_on_read_only_inputs():
                              alpha=0.0, padding="valid", solver="adam")
         new_params, _, _ = runner.run_epoch(params, state)
         assert not np.array_equal(new_params["coef"], params["coef"])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "channels, n_outputs, padding, bias",
+    [(1, 1, "valid", False), (2, 1, "same", True), (1, 3, "valid", True),
+     (2, 2, "same", False)],
+)
+def test_predict_sigmoid_matches_forward(dtype, channels, n_outputs, padding, bias):
+    _, images, _, _, params = _problem(3, dtype, channels, n_outputs, padding, bias,
+                                       False)
+    images = np.concatenate([images] * 3)  # 33 images: several chunks, one short
+    expected = forward(params, images, padding)[0]
+    tol = 64 * np.finfo(dtype).eps
+    # One chunk for all, chunks of 4 images, and of 1.
+    for chunk_bytes in (2**22, 4 * 30 * 20 * 8, 1):
+        output, _ = predict_sigmoid(params, images, padding, chunk_bytes=chunk_bytes)
+        assert output.dtype == dtype
+        np.testing.assert_allclose(output, expected, rtol=0, atol=tol)
