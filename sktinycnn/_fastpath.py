@@ -7,29 +7,37 @@ batch sizes and memory traffic at large ones, so the estimator's batch loop
 runs here instead, on the same math laid out for speed:
 
 - **Flat parameters.** Kernels (with the kernel biases as an extra column),
-  dense weights and dense biases live in one flat vector ``theta``, their
+  dense biases and dense weights live in one flat vector ``theta``, their
   gradient in one flat ``grad`` and the optimiser's running averages in flat
   vectors of the same layout, so that an optimiser step is a handful of NumPy
   calls whatever the number of parameter arrays. Every array keeps its public
   element order (kernels ``(F, c, kh, kw)``, ``coef`` rows C-ordered over
   ``(F, ho, wo)``), so loading and exporting are plain copies.
-- **Flipped patches, transposed.** Patches are laid out ``(K, n_samples *
+- **Flipped patches, transposed.** Patches are laid out ``(K, n_images *
   n_pixels)`` with ``K`` over ``(channel, kh, kw)`` *flipped*: the true
-  convolution is then a product with the kernels as stored, the whole batch
-  in one GEMM, ``pre (F, n * L) = kernels (F, K) @ patches (K, n * L)``, and
-  the kernel gradient another, ``grad_pre (F, n * L) @ patches.T``. With
-  biases a row of ones is appended, so both GEMMs also add the bias and sum
-  its gradient. Each row of the patch matrix is one contiguous copy of an
-  image window.
+  convolution is then a product with the kernels as stored, ``pre (F, n * L)
+  = kernels (F, K) @ patches (K, n * L)``, one GEMM, and the kernel gradient
+  another, ``grad_pre (F, n * L) @ patches.T``. With biases a row of ones is
+  appended, so both GEMMs also add the bias and sum its gradient. Each row of
+  the patch matrix is one contiguous copy of an image window.
 - **Patches once per fit** when the whole training set's patch matrix is
   small (:data:`PRECOMPUTE_BYTES`): a batch is then a slice or a gather;
   otherwise each batch copies its windows into a reused buffer.
+- **Cache-sized chunks.** A mini-batch runs in chunks of images whose patches
+  and activations take about :data:`CHUNK_BYTES`, so that each step of the
+  forward and backward passes finds them in the core's L2 cache; the tanh
+  derivative and the hidden gradient are computed in place over the
+  activations. GEMMs this size run with BLAS on one thread (see
+  :func:`_one_blas_thread`).
 - **Reused buffers.** Every array of the loop is allocated once and written
   with ``out=``: fresh multi-megabyte temporaries per batch cost page faults.
 - **A lean loop for one image per step** (``batch_size=1``, the tutorial's
-  updates), where the cost is the number of NumPy calls: about fifteen per
-  update, on views prepared once per fit. (Size-1 operands are never both
-  input and output of a ufunc: NumPy is several times slower then.)
+  updates), where the cost is the number of NumPy calls: about ten per update,
+  on views prepared once per fit. (Size-1 operands are never both input and
+  output of a ufunc: NumPy is several times slower then.)
+
+:func:`predict_sigmoid` is the forward half of the batched loop, for
+``predict``.
 
 Training state is only touched through :meth:`EpochRunner.run_epoch`, which
 takes the parameters and optimiser state as the estimator holds them (dicts of
