@@ -1181,8 +1181,3 @@ class _EpochHooks:
             reconstruction_attributes=lambda: {},
             **self._hook_kwargs,
         )
-
-
-def _all_finite(params):
-    return all(p is None or np.isfinite(p).all() for p in params.values())
-
