@@ -34,6 +34,7 @@ from ._network import (
     initialize_params,
 )
 from ._optimizers import (
+    adam_dense_step_scale,
     decay_on_plateau,
     init_optimizer_state,
     scheduled_learning_rate,
@@ -127,7 +128,10 @@ class TinyConvRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         to 0.5 and is predicted exactly. ``False`` uses targets as given, as the
         tutorial does; they should then lie in (0, 1).
     solver : {"sgd", "adam"}, default="adam"
-        The optimiser.
+        The optimiser. With ``"adam"`` the steps of the dense weights are
+        scaled by ``min(1, 256 / n_hidden)`` (``n_hidden = n_filters * ho *
+        wo``), so that the same ``learning_rate`` suits small and large
+        images (see Notes); ``"sgd"`` takes plain steps.
     learning_rate : float, default=0.02
         Initial step size (``learning_rate_init`` of MLPRegressor). The
         tutorial uses 0.7 with plain SGD on single images.
@@ -234,6 +238,16 @@ default="constant"
     The loss of a batch is ``sum_i w_i * 0.5 * ||s_i - y_i||**2 / (sum_i w_i *
     n_outputs)`` in sigmoid units plus the L2 penalty, so ``batch_size=1``
     without weights is exactly the tutorial's per-image update.
+
+    Adam moves every weight by about ``learning_rate`` per step whatever its
+    gradient, and the dense weights' first steps are coherent, so one step
+    moves each output by about ``learning_rate`` times the sum of the
+    ``n_hidden`` feature-map values: with 28x28 images (729 or more dense
+    inputs) plain Adam at a step size that trains small images saturates the
+    sigmoid within an epoch, where training stalls. Scaling the dense steps by
+    ``min(1, 256 / n_hidden)`` (the maximal-update rule for Adam) keeps their
+    effect independent of the width; narrower layers and all kernels take
+    plain Adam steps.
 
     Examples
     --------
@@ -841,6 +855,7 @@ default="constant"
         runner = EpochRunner(
             images, targets, sample_weight, params, batch_size=batch_size,
             alpha=self.alpha, padding=self.padding, solver=optimizer["solver"],
+            dense_step_scale=adam_dense_step_scale(params["coef"].shape[0]),
             **opt_kwargs,
         )
         try:

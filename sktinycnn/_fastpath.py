@@ -253,6 +253,7 @@ class EpochRunner:
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
+        dense_step_scale=1.0,
         precompute_bytes=PRECOMPUTE_BYTES,
         chunk_bytes=CHUNK_BYTES,
     ):
@@ -279,6 +280,8 @@ class EpochRunner:
         self.nesterov = bool(nesterovs_momentum)
         self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
         self.epsilon = float(epsilon)
+        # Adam's factor on the dense weights' steps (_optimizers.adam_dense_step_scale).
+        self.dense_step_scale = float(dense_step_scale)
         self.taps = _tap_rows(channels, (kh, kw))
 
         # --- flat layout: [kernels | kernel biases] (F, K1), intercept, coef.
@@ -295,6 +298,7 @@ class EpochRunner:
         self.scratch = np.zeros(size, dtype)
         self._zeros = np.zeros(size, dtype)
         self.block, self.intercept, self.coef = self._views(self.theta)
+        self.step_coef = self._views(self.step)[2]
         self.grad_block, self.grad_intercept, self.grad_coef = self._views(self.grad)
         # The penalty applies to kernels and dense weights, not to biases.
         self.penalty_mask = np.zeros(size, dtype)
@@ -602,6 +606,8 @@ class EpochRunner:
         np.add(scratch, self.epsilon, out=scratch)
         np.multiply(first, step_size, out=step)
         np.divide(step, scratch, out=step)
+        if self.dense_step_scale != 1.0:
+            np.multiply(self.step_coef, self.dense_step_scale, out=self.step_coef)
         np.subtract(theta, step, out=theta)
 
     def _batched_epoch(self, order):

@@ -23,6 +23,8 @@ OPTIMIZERS = {
     "momentum": {"solver": "sgd", "momentum": 0.9, "nesterovs_momentum": False},
     "nesterov": {"solver": "sgd", "momentum": 0.9, "nesterovs_momentum": True},
     "adam": {"solver": "adam", "momentum": 0.9, "nesterovs_momentum": True},
+    # Adam with the dense weights' steps scaled (adam_dense_step_scale).
+    "adam-dense-scaled": {"solver": "adam", "dense_step_scale": 0.25},
 }
 
 
@@ -64,7 +66,7 @@ def _problem(seed, dtype, channels, n_outputs, padding, bias, weighted):
 
 CASES = [
     *itertools.product(
-        ["sgd", "momentum", "nesterov", "adam"],
+        ["sgd", "momentum", "nesterov", "adam", "adam-dense-scaled"],
         [1, 4, 5],  # batch size: lean loop, batched loop (in one chunk, in 2)
         [True, False],  # patches precomputed
         [True, False],  # shuffle
@@ -89,6 +91,7 @@ def test_epochs_match_reference(optimizer, batch_size, precompute, shuffle, chan
     )
     kwargs = dict(OPTIMIZERS[optimizer])
     solver = kwargs.pop("solver")
+    dense_step_scale = kwargs.pop("dense_step_scale", 1.0)
     kwargs.update(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
     state = init_optimizer_state(solver, params, 0.05)
     # batch_size=5 runs each batch in chunks of 3 and 2 images.
@@ -97,8 +100,10 @@ def test_epochs_match_reference(optimizer, batch_size, precompute, shuffle, chan
     runner = EpochRunner(
         images, targets, weights, params, batch_size=batch_size, alpha=alpha,
         padding=padding, solver=solver, precompute_bytes=2**26 if precompute else 0,
-        chunk_bytes=3 * per_image if batch_size == 5 else 2**21, **kwargs,
+        chunk_bytes=3 * per_image if batch_size == 5 else 2**21,
+        dense_step_scale=dense_step_scale, **kwargs,
     )
+    kwargs["step_scales"] = {"coef": dense_step_scale}
     assert runner.precomputed is precompute
     if batch_size > 1:
         assert runner.chunk_size == (3 if batch_size == 5 else batch_size)

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from sktinycnn._optimizers import (
+    ADAM_DENSE_REFERENCE_WIDTH,
     MIN_ADAPTIVE_LEARNING_RATE,
+    adam_dense_step_scale,
     decay_on_plateau,
     init_optimizer_state,
     scheduled_learning_rate,
@@ -131,3 +133,33 @@ def test_adaptive_divides_by_five_then_stops():
     )
     assert decay_on_plateau("constant", 0.5) == (True, 0.5)
     assert decay_on_plateau("invscaling", 0.5) == (True, 0.5)
+
+
+def test_adam_step_scales_scale_only_the_named_steps():
+    params = {"kernels": np.array([1.0, -1.0]), "coef": np.array([2.0, 0.5])}
+    grads = {"kernels": np.array([0.3, -0.2]), "coef": np.array([0.1, 0.4])}
+    state = init_optimizer_state("adam", params, 0.01)
+    plain, _ = update_params(params, grads, state)
+    scaled, scaled_state = update_params(
+        params, grads, state, step_scales={"coef": 0.25}
+    )
+    np.testing.assert_array_equal(scaled["kernels"], plain["kernels"])
+    np.testing.assert_allclose(
+        scaled["coef"] - params["coef"], 0.25 * (plain["coef"] - params["coef"])
+    )
+    # The moments are Adam's own: the scale only shortens the step.
+    np.testing.assert_allclose(
+        scaled_state["first_moments"]["coef"], 0.1 * grads["coef"]
+    )
+    sgd = init_optimizer_state("sgd", params, 0.01)
+    a, _ = update_params(params, grads, sgd)
+    b, _ = update_params(params, grads, sgd, step_scales={"coef": 0.25})
+    np.testing.assert_array_equal(a["coef"], b["coef"])  # SGD: plain steps
+
+
+def test_adam_dense_step_scale():
+    assert ADAM_DENSE_REFERENCE_WIDTH == 256
+    assert adam_dense_step_scale(4) == 1.0
+    assert adam_dense_step_scale(256) == 1.0
+    assert adam_dense_step_scale(512) == 0.5
+    assert adam_dense_step_scale(8 * 26 * 26) == pytest.approx(256 / 5408)
