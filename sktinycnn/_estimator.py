@@ -29,7 +29,6 @@ from ._conv import conv_output_shape
 from ._fastpath import EpochRunner, predict_sigmoid
 from ._images import as_images, resolve_image_shape, resolve_kernel_size
 from ._network import (
-    forward,
     hidden_forward,
     initialize_params,
 )
@@ -926,7 +925,7 @@ default="constant"
 
     def _record_validation(self, params, validation, state):
         images, y, targets, sample_weight = validation
-        output = forward(params, images, self.padding)[0]
+        output = predict_sigmoid(params, images, self.padding)[0]
         residual = output - targets
         per_sample = 0.5 * np.einsum("ij,ij->i", residual, residual)
         val_loss = float(np.average(per_sample, weights=sample_weight) / y.shape[1])
