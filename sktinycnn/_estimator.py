@@ -7,6 +7,7 @@ scikit-learn regressor.
 
 import copy
 import numbers
+import os
 import sys
 import warnings
 
@@ -800,7 +801,7 @@ default="constant"
                 "Got `batch_size` larger than sample size. It is going to be "
                 f"clipped to {n_samples}.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=_caller_stacklevel(),
             )
         return min(self.batch_size, n_samples)
 
@@ -911,12 +912,16 @@ default="constant"
                         f"Stochastic Optimizer: Maximum iterations ({self.max_iter})"
                         " reached and the optimization hasn't converged yet.",
                         ConvergenceWarning,
-                        stacklevel=4,
+                        stacklevel=_caller_stacklevel(),
                     )
         except KeyboardInterrupt:
             if n_iter == 0:
                 raise
-            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
+            warnings.warn(
+                "Training interrupted by user.",
+                UserWarning,
+                stacklevel=_caller_stacklevel(),
+            )
         if best_params is not None:
             # Early stopping keeps the weights of the best validation epoch.
             params = best_params
@@ -1108,6 +1113,25 @@ def _check_no_overflow(values):
             f"{values.dtype.name} (inf - inf): scale the inputs (e.g. "
             f"StandardScaler){hint}, or refit with a lower learning_rate."
         )
+
+
+def _caller_stacklevel():
+    """``stacklevel`` that points a warning at the first frame outside sktinycnn.
+
+    The warnings of fit are raised a varying depth below the user's call
+    (partial_fit, warm starts, scikit-learn's callback wrapper), so a fixed
+    stacklevel would point into this package or into scikit-learn.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    wrapper = os.path.join("sklearn", "callback", "")
+    # Level 1 is the function that calls warnings.warn (our caller's frame).
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(package)
+        or wrapper in frame.f_code.co_filename
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _fitted_attributes(params, image_shape, y_ndim):

@@ -520,3 +520,13 @@ def test_default_adam_trains_large_images_without_saturating():
     model = fit_quietly(TinyConvRegressor(max_iter=20, random_state=0), X, y)
     assert model.loss_ < 0.01
     assert model.score(X, y) > 0.4
+
+
+def test_warnings_point_at_the_callers_line():
+    X, y = images_and_targets(n=30)
+    with pytest.warns(ConvergenceWarning) as record:
+        TinyConvRegressor(max_iter=2).fit(X, y)
+    assert record[0].filename == __file__
+    with pytest.warns(UserWarning, match="clipped") as record:
+        fit_quietly(TinyConvRegressor(max_iter=2, batch_size=100), X, y)
+    assert record[0].filename == __file__
