@@ -28,6 +28,17 @@ def fit_quietly(model, *args, **kwargs):
         return model.fit(*args, **kwargs)
 
 
+def _network_and_targets(model, y):
+    """A fitted model's weights as the network's params, and y in sigmoid units."""
+    params = {
+        "kernels": model.kernels_,
+        "kernel_intercepts": model.kernel_intercepts_,
+        "coef": model.coef_,
+        "intercept": model.intercept_,
+    }
+    return params, ((y - model.target_offset_) / model.target_scale_)[:, None]
+
+
 # ------------------------------------------------------------ loss trajectories
 
 
@@ -83,13 +94,7 @@ def test_epoch_loss_is_the_mean_of_batch_losses():
         X,
         y,
     )
-    params = {
-        "kernels": init.kernels_,
-        "kernel_intercepts": init.kernel_intercepts_,
-        "coef": init.coef_,
-        "intercept": init.intercept_,
-    }
-    targets = ((y - init.target_offset_) / init.target_scale_)[:, None]
+    params, targets = _network_and_targets(init, y)
     loss, _ = loss_and_gradients(
         params, X.reshape(60, 1, 6, 6), targets, None, 0.01, "valid"
     )
@@ -181,13 +186,7 @@ def test_batch_size_one_is_per_image_updates():
         X,
         y,
     )
-    params = {
-        "kernels": init.kernels_,
-        "kernel_intercepts": init.kernel_intercepts_,
-        "coef": init.coef_,
-        "intercept": init.intercept_,
-    }
-    targets = ((y - init.target_offset_) / init.target_scale_)[:, None]
+    params, targets = _network_and_targets(init, y)
     for i in range(5):  # the tutorial's loop: one image, one update
         _, grads = loss_and_gradients(
             params,
