@@ -9,32 +9,20 @@ estimator's ``ValueError`` leaving the model exactly as it was.
 
 import copy
 import pickle
-import warnings
 
 import numpy as np
 import pytest
+from _strict_warnings import StrictWarnings, only_convergence_warning
 from scipy.signal import convolve2d
 from scipy.special import expit
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 
 from sktinycnn import TinyConvRegressor
 
 
-class _Strict(warnings.catch_warnings):
+def _Strict():
     """Fail on any warning but ConvergenceWarning (these fits are short)."""
-
-    def __init__(self):
-        super().__init__(record=True)
-
-    def __enter__(self):
-        self.log = super().__enter__()
-        warnings.simplefilter("always")
-        return self.log
-
-    def __exit__(self, *exc_info):
-        super().__exit__(*exc_info)
-        bad = [w for w in self.log if not issubclass(w.category, ConvergenceWarning)]
-        assert not bad, [f"{w.category.__name__}: {w.message}" for w in bad]
+    return StrictWarnings(only_convergence_warning)
 
 
 def _data(n_samples=24, shape=(5, 6), seed=0, dtype=np.float64):

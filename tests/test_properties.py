@@ -25,14 +25,13 @@ Profiles (defined here, applied to these tests only):
 
 import os
 import re
-import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _strict_warnings import StrictWarnings
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 
 from sktinycnn import TinyConvRegressor
 
@@ -53,30 +52,6 @@ if _NAME not in PROFILES:
         f"SKTINYCNN_HYPOTHESIS_PROFILE={_NAME!r}: choose one of {sorted(PROFILES)}."
     )
 PROFILE = PROFILES[_NAME]
-
-
-def _allowed(warning):
-    """The documented warnings of fit/predict; anything else is a bug."""
-    if issubclass(warning.category, ConvergenceWarning | DataConversionWarning):
-        return True
-    return warning.category is UserWarning and "batch_size" in str(warning.message)
-
-
-class _StrictWarnings(warnings.catch_warnings):
-    """Record every warning; on exit, fail on any that is not documented."""
-
-    def __init__(self):
-        super().__init__(record=True)
-
-    def __enter__(self):
-        self.log = super().__enter__()
-        warnings.simplefilter("always")
-        return self.log
-
-    def __exit__(self, *exc_info):
-        super().__exit__(*exc_info)
-        bad = [w for w in self.log if not _allowed(w)]
-        assert not bad, [f"{w.category.__name__}: {w.message}" for w in bad]
 
 
 # ----------------------------------------------------------------- strategies
@@ -202,7 +177,7 @@ def test_fit_predict_partial_fit_give_finite_answers_or_clear_errors(problem):
     event(f"X {X.ndim}-D {X.dtype}, padding={params['padding']}")
 
     if sample_weight is not None and not np.any(sample_weight > 0):
-        with _StrictWarnings(), pytest.raises(ValueError, match="weight"):
+        with StrictWarnings(), pytest.raises(ValueError, match="weight"):
             model.fit(X, y, sample_weight=sample_weight)
         return
     if params["early_stopping"]:
@@ -212,11 +187,11 @@ def test_fit_predict_partial_fit_give_finite_answers_or_clear_errors(problem):
         n_val = int(np.ceil(params["validation_fraction"] * n_kept))
         event(f"early_stopping, {n_val} validation rows of {n_kept}")
         if n_val < 2 or n_kept - n_val < 1:
-            with _StrictWarnings(), pytest.raises(ValueError, match="validation"):
+            with StrictWarnings(), pytest.raises(ValueError, match="validation"):
                 model.fit(X, y, sample_weight=sample_weight)
             return
 
-    with _StrictWarnings():
+    with StrictWarnings():
         model.fit(X, y, sample_weight=sample_weight)
         y_pred = model.predict(X)
         maps = model.feature_maps(X)
@@ -274,13 +249,13 @@ def test_fit_predict_partial_fit_give_finite_answers_or_clear_errors(problem):
 
     if params["early_stopping"]:
         assert len(model.validation_scores_) == model.n_iter_
-        with _StrictWarnings(), pytest.raises(ValueError, match="early_stopping"):
+        with StrictWarnings(), pytest.raises(ValueError, match="early_stopping"):
             model.partial_fit(X, y, sample_weight=sample_weight)
         return
 
     # partial_fit continues on the same data (its targets are within range).
     t_before = model.t_
-    with _StrictWarnings():
+    with StrictWarnings():
         model.partial_fit(X, y, sample_weight=sample_weight)
         y_pred2 = model.predict(X)
     assert model.n_iter_ == 1
@@ -458,7 +433,7 @@ def test_hostile_inputs_raise_clear_errors(
         max_iter=2,
         random_state=0,
     )
-    with _StrictWarnings(), pytest.raises(error, match=pattern):
+    with StrictWarnings(), pytest.raises(error, match=pattern):
         action(model, X, y)
 
 
@@ -490,7 +465,7 @@ def test_extreme_settings_train_or_report_divergence(
         max_iter=3,
         random_state=0,
     )
-    with _StrictWarnings():
+    with StrictWarnings():
         try:
             model.fit(X, y)
         except ValueError as error:
