@@ -397,12 +397,13 @@ default="constant"
                 raise ValueError(f"{name} must be finite; got {value!r}.")
 
     def _validate_X(self, X, *, reset):
-        """Validate X and return it as float images ``(n, c, h, w)``.
+        """Flatten 3-D/4-D X for scikit-learn's validation; reject other ranks.
 
-        2-D X is validated by scikit-learn (so errors, ``n_features_in_`` and
-        ``feature_names_in_`` are sklearn's) and reshaped with
-        ``image_shape``; 3-D and 4-D X are images already and are flattened
-        first so that the same validation applies.
+        Returns ``(X, nd_shape, dtype)``: X as 2-D rows (2-D input unchanged),
+        the ``(channels, height, width)`` of image input (None for flat rows),
+        and the dtype(s) to validate to. :meth:`_images` then validates with
+        scikit-learn (so errors, ``n_features_in_`` and ``feature_names_in_``
+        are sklearn's) and reshapes into images.
         """
         nd_shape = None
         if not sp.issparse(X) and not hasattr(X, "iloc"):
