@@ -1,8 +1,10 @@
 """TinyConvRegressor: validation, initialisation and the training loop.
 
-The math lives in :mod:`._network` (forward/backward/loss) and
-:mod:`._optimizers` (update rules); this module joins them into a
-scikit-learn regressor.
+Training runs through :mod:`._fastpath` (the in-place epoch loop and the fast
+forward pass used by predict, feature maps and validation scoring);
+:mod:`._network` initialises the weights and, with :mod:`._optimizers`, holds
+the reference math that the fast path is tested against. This module joins
+them into a scikit-learn regressor.
 """
 
 import copy
@@ -10,6 +12,7 @@ import numbers
 import os
 import sys
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,28 +20,26 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import (
     check_array,
     check_is_fitted,
-    check_scalar,
     validate_data,
 )
 
 from . import __version__
+from ._constraints import BOOLEAN, COMMON_CONSTRAINTS, validate_params
 from ._conv import conv_output_shape
-from ._fastpath import EpochRunner, predict_sigmoid
+from ._fastpath import ConvolutionOverflowError, EpochRunner, forward_output
 from ._images import as_images, resolve_image_shape, resolve_kernel_size
-from ._network import (
-    hidden_forward,
-    initialize_params,
-)
+from ._network import initialize_params
 from ._optimizers import (
     adam_dense_step_scale,
     decay_on_plateau,
     init_optimizer_state,
     scheduled_learning_rate,
 )
+from ._target_scaling import TargetScaler
 
 try:  # scikit-learn >= 1.9 has a callback API; older versions simply lack it.
     from sklearn.callback import CallbackSupportMixin, with_callbacks
@@ -52,31 +53,6 @@ except ImportError:  # pragma: no cover - exercised on scikit-learn < 1.9
 
 
 __all__ = ["TinyConvRegressor"]
-
-#: Targets are mapped into this part of the sigmoid's range when scale_target=True:
-#: far enough from 0 and 1 that the sigmoid is not saturated at the extremes.
-TARGET_RANGE = (0.1, 0.9)
-
-#: predict and feature_maps process at most this many patch values at once,
-#: which bounds their extra memory whatever the number of images.
-_PREDICT_CHUNK_VALUES = 2**21
-
-_SOLVERS = ("sgd", "adam")
-_PADDINGS = ("valid", "same")
-_SCHEDULES = ("constant", "invscaling", "adaptive")
-
-
-def _check_option(value, name, options):
-    if not (isinstance(value, str) and value in options):
-        raise ValueError(
-            f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}."
-        )
-
-
-def _check_bool(value, name):
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be a bool (True or False); got {value!r}.")
-
 
 class TinyConvRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
     """Tiny convolutional network regressor: conv -> tanh -> dense -> sigmoid.
@@ -327,74 +303,14 @@ default="constant"
 
     # ------------------------------------------------------------------ checks
 
+    _parameter_constraints: ClassVar[dict] = {
+        **COMMON_CONSTRAINTS,
+        "scale_target": [BOOLEAN],
+    }
+
     def _validate_hyperparameters(self):
         """Check every constructor parameter (done in fit, never in __init__)."""
-        real, integral = numbers.Real, numbers.Integral
-        check_scalar(self.n_filters, "n_filters", integral, min_val=1)
-        _check_option(self.padding, "padding", _PADDINGS)
-        _check_option(self.solver, "solver", _SOLVERS)
-        _check_option(
-            self.learning_rate_schedule, "learning_rate_schedule", _SCHEDULES
-        )
-        for name in (
-            "fit_intercept",
-            "scale_target",
-            "nesterovs_momentum",
-            "early_stopping",
-            "shuffle",
-            "warm_start",
-        ):
-            _check_bool(getattr(self, name), name)
-        if self.kernel_scale is not None:
-            check_scalar(
-                self.kernel_scale, "kernel_scale", real, min_val=0,
-                include_boundaries="neither",
-            )
-        check_scalar(
-            self.learning_rate, "learning_rate", real, min_val=0,
-            include_boundaries="neither",
-        )
-        check_scalar(self.power_t, "power_t", real, min_val=0)
-        check_scalar(self.momentum, "momentum", real, min_val=0, max_val=1)
-        for name in ("beta_1", "beta_2"):
-            check_scalar(
-                getattr(self, name), name, real, min_val=0, max_val=1,
-                include_boundaries="left",
-            )
-        check_scalar(
-            self.epsilon, "epsilon", real, min_val=0, include_boundaries="neither"
-        )
-        check_scalar(self.alpha, "alpha", real, min_val=0)
-        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            if isinstance(self.batch_size, str):
-                raise ValueError(
-                    "batch_size must be 'auto' or a positive int; got "
-                    f"{self.batch_size!r}."
-                )
-            check_scalar(self.batch_size, "batch_size", integral, min_val=1)
-        check_scalar(self.max_iter, "max_iter", integral, min_val=1)
-        check_scalar(self.tol, "tol", real, min_val=0)
-        check_scalar(self.n_iter_no_change, "n_iter_no_change", integral, min_val=1)
-        check_scalar(
-            self.validation_fraction, "validation_fraction", real, min_val=0,
-            max_val=1, include_boundaries="neither",
-        )
-        check_scalar(self.verbose, "verbose", integral, min_val=0)
-        for name, value in (
-            ("n_filters", self.n_filters),
-            ("max_iter", self.max_iter),
-            ("n_iter_no_change", self.n_iter_no_change),
-        ):
-            if isinstance(value, bool):
-                raise TypeError(f"{name} must be an int, not a bool; got {value!r}.")
-        # NaN passes check_scalar's bounds; kernel_scale may be None.
-        for name in (
-            "learning_rate", "alpha", "tol", "momentum", "epsilon", "power_t",
-            "beta_1", "beta_2", "validation_fraction", "kernel_scale",
-        ):
-            value = getattr(self, name)
-            if value is not None and not np.isfinite(value):
-                raise ValueError(f"{name} must be finite; got {value!r}.")
+        validate_params(self.get_params(deep=False), self._parameter_constraints)
 
     def _validate_X(self, X, *, reset):
         """Flatten 3-D/4-D X for scikit-learn's validation; reject other ranks.
@@ -508,33 +424,6 @@ default="constant"
             "intercept": self.intercept_ if use_bias else None,
         }
 
-    def _scaled_targets(self, y):
-        """Map targets into sigmoid units with the fitted affine map."""
-        scale = self.target_scale_
-        safe_scale = np.where(scale > 0, scale, 1)
-        scaled = np.where(scale > 0, (y - self.target_offset_) / safe_scale, 0.5)
-        return scaled.astype(y.dtype, copy=False)
-
-    def _fit_target_scaling(self, y, dtype):
-        n_outputs = y.shape[1]
-        if not self.scale_target:
-            self.target_offset_ = np.zeros(n_outputs, dtype)
-            self.target_scale_ = np.ones(n_outputs, dtype)
-            return
-        low, high = TARGET_RANGE
-        y_min, y_max = y.min(axis=0), y.max(axis=0)
-        scale = (y_max - y_min) / (high - low)
-        offset = y_min - low * scale
-        # Predictions span [offset, offset + scale]: all of it must be finite.
-        if not np.isfinite(np.concatenate([scale, offset, offset + scale])).all():
-            raise ValueError(
-                f"The range of y, [{y_min.min()}, {y_max.max()}], is too wide for "
-                f"{np.dtype(dtype).name} with scale_target=True (its width / 0.8 "
-                "must be finite): rescale y."
-            )
-        self.target_scale_ = scale.astype(dtype)
-        self.target_offset_ = offset.astype(dtype)
-
     # ------------------------------------------------------------------- fit
 
     @with_callbacks
@@ -575,7 +464,10 @@ default="constant"
         The first call fixes the image shape, the architecture and the target
         scaling (from this first batch's range); later calls must bring targets
         that map into the sigmoid's open range (0, 1), i.e. within 12.5% of
-        that first range beyond its ends, or a ValueError is raised.
+        that first range beyond its ends, or a ValueError is raised (never a
+        silent loss: a constant first target can predict only that value, so
+        any other later target is refused). The same holds for
+        ``warm_start=True``.
 
         Parameters
         ----------
@@ -659,7 +551,7 @@ default="constant"
 
         if first_call:
             rng = check_random_state(self.random_state)
-            self._fit_target_scaling(y, dtype)
+            scaler = TargetScaler.fit(y, dtype=dtype, enabled=self.scale_target)
             params = initialize_params(
                 rng,
                 image_shape=image_shape,
@@ -671,8 +563,6 @@ default="constant"
                 fit_intercept=self.fit_intercept,
                 dtype=dtype,
             )
-            if not self.fit_intercept:
-                params["kernel_intercepts"] = params["intercept"] = None
             state = {
                 "rng": rng,
                 "optimizer": init_optimizer_state(
@@ -707,35 +597,26 @@ default="constant"
                     "initial_learning_rate": float(self.learning_rate),
                 }
 
-        if first_call:
-            # The target map must exist before the targets are scaled below.
-            targets = self._scaled_targets(y)
-        else:
-            targets = self._scaled_targets(y)
-            if self.scale_target and (
-                np.any(targets <= 0) or np.any(targets >= 1)
-            ):
-                raise ValueError(
-                    "y holds values outside the range the model can predict, "
-                    f"[{self._target_bound(0)}, {self._target_bound(1)}] per "
-                    "target (fixed by the first fit/partial_fit call with "
-                    "scale_target=True). Refit from scratch (warm_start=False) "
-                    "with data covering the whole target range."
-                )
-        hooks.fitted_attributes = lambda params: _fitted_attributes(
-            params, image_shape_, y_ndim_
-        )
+        if not first_call:
+            scaler = TargetScaler(self.target_offset_, self.target_scale_)
+            if self.scale_target:
+                scaler.check_expressible(y)
+        targets = scaler.transform(y)
+        hooks.fitted_attributes = lambda params: {
+            **_fitted_attributes(params, image_shape_, y_ndim_),
+            "target_offset_": scaler.offset,
+            "target_scale_": scaler.scale,
+        }
         params, state, n_iter = self._train(
-            images, y, targets, sample_weight, params, state, incremental, hooks
+            images, y, targets, sample_weight, params, state, incremental, hooks,
+            scaler,
         )
         # Commit: nothing on self changes unless training finished (or was
         # interrupted between epochs), so a diverged fit leaves no half model.
+        self.target_offset_, self.target_scale_ = scaler.offset, scaler.scale
         for name, value in _fitted_attributes(params, image_shape_, y_ndim_).items():
             setattr(self, name, value)
         self._set_training_state(state, n_iter)
-
-    def _target_bound(self, s):
-        return (self.target_offset_ + s * self.target_scale_).tolist()
 
     def _check_same_architecture(self, image_shape, kernel_hw, n_outputs):
         expected = (
@@ -811,7 +692,9 @@ default="constant"
         n_val = int(np.ceil(self.validation_fraction * n_samples))
         if n_val < 2 or n_samples - n_val < 1:
             raise ValueError(
-                f"early_stopping with validation_fraction={self.validation_fraction}"
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset: early_stopping with "
+                f"validation_fraction={self.validation_fraction}"
                 f" leaves {n_val} validation sample(s) of {n_samples}: at least 2 "
                 "are needed (and 1 to train on). Use more data, a larger "
                 "validation_fraction or early_stopping=False."
@@ -827,7 +710,8 @@ default="constant"
         return train, val
 
     def _train(
-        self, images, y, targets, sample_weight, params, state, incremental, hooks
+        self, images, y, targets, sample_weight, params, state, incremental, hooks,
+        scaler,
     ):
         """The epoch loop. Works on local copies; returns the final state."""
         rng = state["rng"]
@@ -859,6 +743,13 @@ default="constant"
             dense_step_scale=adam_dense_step_scale(params["coef"].shape[0]),
             **opt_kwargs,
         )
+        if not runner.pre_activations_finite():
+            hint = " or fit in float64" if images.dtype == np.float32 else ""
+            raise ConvolutionOverflowError(
+                "X is so large that the convolution overflows "
+                f"{images.dtype.name}, and training could only saturate the "
+                f"network: scale the inputs (e.g. StandardScaler){hint}."
+            )
         try:
             for _ in range(n_epochs):
                 hooks.begin_epoch()
@@ -867,10 +758,15 @@ default="constant"
                     params, optimizer, order
                 )
                 epoch_loss = float(accumulated / total_weight)
-                if not (np.isfinite(epoch_loss) and runner.params_finite()):
+                if not (
+                    np.isfinite(epoch_loss)
+                    and runner.params_finite()
+                    and runner.pre_activations_finite()
+                ):
                     raise ValueError(
-                        f"Training diverged at epoch {n_iter + 1}: the loss or "
-                        "the weights are no longer finite. Lower learning_rate "
+                        f"Training diverged at epoch {n_iter + 1}: the loss, the "
+                        "weights or the convolution are no longer finite. Lower "
+                        "learning_rate "
                         "(or kernel_scale), or scale the inputs (e.g. "
                         "StandardScaler). The model was left as it was before "
                         "this call."
@@ -883,7 +779,9 @@ default="constant"
                 state["t"] += total_weight
                 state["loss_curve"].append(epoch_loss)
                 if validation is not None:
-                    improved = self._record_validation(params, validation, state)
+                    improved = self._record_validation(
+                        params, validation, state, scaler
+                    )
                     if improved:
                         best_params = params
                 if self.verbose:
@@ -929,13 +827,13 @@ default="constant"
         state["optimizer"] = optimizer
         return params, state, n_iter
 
-    def _record_validation(self, params, validation, state):
+    def _record_validation(self, params, validation, state, scaler):
         images, y, targets, sample_weight = validation
-        output = predict_sigmoid(params, images, self.padding)[0]
+        output = forward_output(params, images, self.padding)
         residual = output - targets
         per_sample = 0.5 * np.einsum("ij,ij->i", residual, residual)
         val_loss = float(np.average(per_sample, weights=sample_weight) / y.shape[1])
-        prediction = self.target_offset_ + self.target_scale_ * output
+        prediction = scaler.inverse(output)
         score = float(r2_score(y, prediction, sample_weight=sample_weight))
         state["validation_loss_curve"].append(val_loss)
         state["validation_scores"].append(score)
@@ -990,29 +888,23 @@ default="constant"
 
     # --------------------------------------------------------------- predict
 
-    def _chunks(self, images):
-        c, h, w = self.image_shape_
-        kh, kw = self.kernel_size_
-        ho, wo = conv_output_shape((h, w), (kh, kw), self.padding)
-        per_sample = max(c * kh * kw * ho * wo, 1)
-        return gen_batches(images.shape[0], max(1, _PREDICT_CHUNK_VALUES // per_sample))
+    def _forward(self, X, maps_shape=None):
+        """Validate ``X`` and run the fast forward pass over it.
 
-    def _run_in_chunks(self, X, layer, sample_shape):
-        """Validate ``X`` and apply ``layer`` (a forward function) chunk by chunk.
-
-        Chunks bound the memory of the patches whatever the number of images.
+        Returns the sigmoid outputs, and the feature maps when ``maps_shape``
+        (one image's) is given. The pass works in cache-sized chunks, which
+        bounds its extra memory whatever the number of images.
         """
         # Casting to a float32 model may overflow (sklearn then reports the
         # inf), and sklearn's finiteness test sums X, which can give inf - inf.
         with np.errstate(over="ignore", invalid="ignore"):
             images, _ = self._images(X, reset=False)
-        params = self._params()
-        out = np.empty((images.shape[0], *sample_shape), images.dtype)
+        maps = None
+        if maps_shape is not None:
+            maps = np.empty((images.shape[0], *maps_shape), images.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
-            for chunk in self._chunks(images):
-                out[chunk] = layer(params, images[chunk], self.padding)[0]
-        _check_no_overflow(out)
-        return out
+            output = forward_output(self._params(), images, self.padding, maps=maps)
+        return output, maps
 
     def predict(self, X):
         """Predict targets for images ``X``.
@@ -1039,10 +931,8 @@ default="constant"
         (4,)
         """
         check_is_fitted(self)
-        # _fastpath's forward pass: the math of _network.forward in cache-sized
-        # chunks, a few times faster.
-        output = self._run_in_chunks(X, predict_sigmoid, (self.n_outputs_,))
-        y_pred = self.target_offset_ + self.target_scale_ * output
+        output, _ = self._forward(X)
+        y_pred = TargetScaler(self.target_offset_, self.target_scale_).inverse(output)
         return y_pred.ravel() if self._y_ndim == 1 else y_pred
 
     def feature_maps(self, X):
@@ -1072,7 +962,7 @@ default="constant"
         ho, wo = conv_output_shape(
             self.image_shape_[1:], self.kernel_size_, self.padding
         )
-        return self._run_in_chunks(X, hidden_forward, (self.kernels_.shape[0], ho, wo))
+        return self._forward(X, (self.kernels_.shape[0], ho, wo))[1]
 
     # ------------------------------------------------------------------ misc
 
@@ -1102,18 +992,6 @@ default="constant"
                 stacklevel=2,
             )
         super().__setstate__(state)
-
-
-def _check_no_overflow(values):
-    # Huge pixels may overflow the convolution to +-inf, which tanh maps to
-    # +-1 exactly; only inf - inf (NaN) leaves no meaningful answer.
-    if np.isnan(values).any():
-        hint = " or fit in float64" if values.dtype == np.float32 else ""
-        raise ValueError(
-            "X and the kernels are so large that the convolution overflowed "
-            f"{values.dtype.name} (inf - inf): scale the inputs (e.g. "
-            f"StandardScaler){hint}, or refit with a lower learning_rate."
-        )
 
 
 def _caller_stacklevel():

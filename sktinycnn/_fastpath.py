@@ -43,8 +43,10 @@ Training state is only touched through :meth:`EpochRunner.run_epoch`, which
 takes the parameters and optimiser state as the estimator holds them (dicts of
 arrays, never modified) and returns fresh ones after a full epoch, so a
 diverged or interrupted epoch changes nothing the estimator keeps. The update
-rules are those of :mod:`._optimizers` (same operation order); tests check
-the two paths agree.
+rules are those of :mod:`._optimizers`, not always in the same operation order
+(the scalar lean loop computes a sample's output delta in Python floats, and
+plain SGD folds the step size into it): tests check that the two paths agree
+to rounding.
 """
 
 import math
@@ -56,7 +58,13 @@ from scipy.special import expit
 
 from ._conv import conv_output_shape, same_padding
 
-__all__ = ["CHUNK_BYTES", "PRECOMPUTE_BYTES", "EpochRunner", "predict_sigmoid"]
+__all__ = [
+    "CHUNK_BYTES",
+    "PRECOMPUTE_BYTES",
+    "ConvolutionOverflowError",
+    "EpochRunner",
+    "forward_output",
+]
 
 #: Patch matrices of the whole training set up to this size are built once per
 #: fit; larger ones are built batch by batch into a reused buffer.
@@ -135,12 +143,48 @@ def _copy_patches(images, taps, out_hw, out):
         np.copyto(out[row], images[:, c, i : i + ho, j : j + wo])
 
 
-def predict_sigmoid(params, images, padding, chunk_bytes=CHUNK_BYTES):
-    """Sigmoid outputs of the network, as ``_network.forward``, but faster.
+class ConvolutionOverflowError(ValueError):
+    """The convolution's pre-activations are not finite (they overflowed)."""
 
-    The forward half of the batched training loop: flipped patches of
-    cache-sized chunks of images, one GEMM with the kernels (and their biases
-    through a row of ones), tanh, dense, sigmoid; BLAS on one thread.
+
+def safe_input_magnitude(block, n_kernel, dtype):
+    """The largest ``max|x|`` for which no pre-activation can overflow.
+
+    ``|sum_k b_k x_k + c| <= max|x| * sum_k |b_k| + |c|`` whatever order a BLAS
+    kernel sums in, so below this magnitude the finiteness test is skipped.
+    ``block`` is ``(F, n_kernel)`` or ``(F, n_kernel + 1)`` with the biases last.
+    """
+    kernel_sum = float(np.max(np.abs(block[:, :n_kernel]).sum(axis=1), initial=0.0))
+    bias = float(np.max(np.abs(block[:, n_kernel:]), initial=0.0))
+    return (float(np.finfo(dtype).max) - bias) / max(
+        kernel_sum, float(np.finfo(np.float64).tiny)
+    )
+
+
+def check_pre_finite(pre, dtype):
+    """Raise :class:`ConvolutionOverflowError` if any of ``pre`` is not finite.
+
+    Decided on the pre-activations themselves, not on what tanh makes of them
+    (``tanh(inf)`` is 1, while ``inf - inf`` is NaN only on some BLAS kernels),
+    so predict, feature maps and fit agree on every machine.
+    """
+    if not np.isfinite(pre).all():
+        hint = " or use float64" if np.dtype(dtype) == np.float32 else ""
+        raise ConvolutionOverflowError(
+            "X and the kernels are so large that the convolution overflowed "
+            f"{np.dtype(dtype).name}: scale the inputs (e.g. StandardScaler)"
+            f"{hint}."
+        )
+
+
+def forward_output(params, images, padding, *, maps=None, chunk_bytes=None):
+    """Sigmoid outputs of the network (and its feature maps), fast.
+
+    The forward half of the batched training loop, used by ``predict``,
+    ``feature_maps`` and validation scoring: flipped patches of cache-sized
+    chunks of images, one GEMM with the kernels (and their biases through a row
+    of ones), tanh, dense, sigmoid; BLAS on one thread. A non-finite
+    pre-activation raises :class:`ConvolutionOverflowError`.
 
     Parameters
     ----------
@@ -150,16 +194,18 @@ def predict_sigmoid(params, images, padding, chunk_bytes=CHUNK_BYTES):
         Input batch.
     padding : {"valid", "same"}
         Convolution mode.
-    chunk_bytes : int, default=CHUNK_BYTES
-        Memory of one chunk's patches and activations.
+    maps : ndarray of shape (n_samples, n_filters, ho, wo), default=None
+        If given, the post-tanh feature maps are written here.
+    chunk_bytes : int, default=None
+        Memory of one chunk's patches and activations (None:
+        :data:`CHUNK_BYTES`).
 
     Returns
     -------
     output : ndarray of shape (n_samples, n_outputs)
         Sigmoid outputs.
-    cache : None
-        For the signature of ``_network.forward``.
     """
+    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     kernels, coef = params["kernels"], params["coef"]
     dtype = np.result_type(images.dtype, kernels.dtype)
     n, channels, height, width = images.shape
@@ -171,6 +217,7 @@ def predict_sigmoid(params, images, padding, chunk_bytes=CHUNK_BYTES):
     block[:, :K] = kernels.reshape(F, K)
     if params["kernel_intercepts"] is not None:
         block[:, K] = params["kernel_intercepts"]
+    safe_x = safe_input_magnitude(block, K, dtype)
     coef3 = coef.reshape(F, L, n_out).astype(dtype, copy=False)
     taps = _tap_rows(channels, (kh, kw))
     per_image = L * (F + K + 1) * np.dtype(dtype).itemsize
@@ -199,12 +246,19 @@ def predict_sigmoid(params, images, padding, chunk_bytes=CHUNK_BYTES):
                 x = padded[:b]
             _copy_patches(x, taps, (ho, wo), patches[:K].reshape(K, b, ho, wo))
             np.dot(block, patches, out=act)
+            if not float(np.max(np.abs(images[start:stop]))) <= safe_x:
+                check_pre_finite(act, dtype)
             np.tanh(act, out=act)
+            if maps is not None:
+                np.copyto(
+                    maps[start:stop].reshape(b, F, L),
+                    act.reshape(F, b, L).transpose(1, 0, 2),
+                )
             np.matmul(act.reshape(F, b, L), coef3, out=dense)
             np.sum(dense, axis=0, out=output[start:stop])
     if params["intercept"] is not None:
         np.add(output, params["intercept"], out=output)
-    return expit(output, out=output), None
+    return expit(output, out=output)
 
 
 class EpochRunner:
@@ -231,6 +285,9 @@ class EpochRunner:
         The optimiser; its hyper-parameters follow.
     momentum, nesterovs_momentum, beta_1, beta_2, epsilon
         As :func:`._optimizers.update_params`.
+    dense_step_scale : float, default=1.0
+        Adam only: factor on the steps of the dense weights
+        (:func:`._optimizers.adam_dense_step_scale`).
     precompute_bytes : int, default=PRECOMPUTE_BYTES
         Largest patch matrix built once for the whole fit.
     chunk_bytes : int, default=CHUNK_BYTES
@@ -559,6 +616,33 @@ class EpochRunner:
         # No errstate here (it costs as much as the test): the estimator's fit
         # already ignores invalid-value warnings.
         return math.isfinite(float(np.dot(self.theta, self._zeros)))
+
+    def pre_activations_finite(self):
+        """Whether the convolution of every training image is finite under theta.
+
+        Certain, and cheap, while the inputs are below
+        :func:`safe_input_magnitude`; otherwise decided by a forward pass.
+        """
+        if self._x_max is None:
+            self._x_max = float(np.max(np.abs(self.images), initial=0.0))
+        if self._x_max <= safe_input_magnitude(self.block, self.n_kernel, self.dtype):
+            return True
+        block, intercept, coef = self._views(self.theta)
+        params = {
+            "kernels": block[:, : self.n_kernel].reshape(
+                self.n_filters, self.images.shape[1], *self.kernel_hw
+            ),
+            "kernel_intercepts": block[:, -1] if self.has_bias else None,
+            "coef": coef,
+            "intercept": intercept,
+        }
+        try:
+            forward_output(params, self.images, self.padding)
+        except ConvolutionOverflowError:
+            return False
+        return True
+
+    _x_max = None
 
     def _add_penalty(self, weight_sum):
         """Add the L2 penalty's gradient; accumulate its loss times the batch weight."""

@@ -101,20 +101,37 @@ def test_float64_inputs_too_large_for_a_float32_model_are_refused():
             model.predict(X.astype(np.float64) * 1e300)
 
 
-def test_convolution_overflow_to_nan_is_an_error_not_a_nan():
+@pytest.mark.parametrize("x", [[1e308, -1e308], [1e308, 1e308], [-1e308, -1e308]])
+def test_convolution_overflow_is_one_error_for_predict_and_feature_maps(x):
+    """With kernels of 2 every product overflows (2e308 > max), so the
+    pre-activation is +-inf or NaN in any summation order: both forward
+    passes refuse it, whatever the BLAS kernel does with inf - inf."""
     X = np.array([[1.0, -1.0], [0.5, 0.25]])
     with _Strict():
         model = TinyConvRegressor(
             image_shape=(1, 2), kernel_size=(1, 2), max_iter=3, random_state=0
         ).fit(X, [0.0, 1.0])
-        # Kernels of 2: 2e308 overflows to +inf and -inf, and inf - inf is NaN.
         model.kernels_ = np.full_like(model.kernels_, 2.0)
         with pytest.raises(ValueError, match="overflowed float64"):
-            model.predict([[1e308, -1e308]])
+            model.predict([x])
         with pytest.raises(ValueError, match="overflowed float64"):
-            model.feature_maps([[1e308, -1e308]])
-        # One-sided overflow is fine: tanh(inf) is exactly 1.
-        assert np.isfinite(model.predict([[1e308, 1e308]])).all()
+            model.feature_maps([x])
+        # Finite pre-activations however large: tanh saturates, no error.
+        assert np.isfinite(model.predict([[4e307, -4e307]])).all()
+        np.testing.assert_array_equal(np.abs(model.feature_maps([[4e307, 0]])), 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_inputs_that_overflow_the_convolution_are_refused_by_fit(dtype):
+    """As MLPRegressor refuses X = finfo.max * uniform: training could only
+    saturate every map and predict a constant."""
+    rng = np.random.RandomState(0)
+    X = (np.finfo(dtype).max * rng.uniform(size=(20, 16))).astype(dtype)
+    y = rng.uniform(size=20)
+    model = TinyConvRegressor(max_iter=3, random_state=0)
+    with _Strict(), pytest.raises(ValueError, match=r"convolution.*scale the inputs"):
+        model.fit(X, y)
+    assert not hasattr(model, "kernels_")
 
 
 # -------------------------------------------------------------------- targets

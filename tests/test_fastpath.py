@@ -14,8 +14,13 @@ import itertools
 import numpy as np
 import pytest
 
-from sktinycnn._fastpath import EpochRunner, predict_sigmoid
-from sktinycnn._network import forward, initialize_params, loss_and_gradients
+from sktinycnn._fastpath import EpochRunner, forward_output
+from sktinycnn._network import (
+    forward,
+    hidden_forward,
+    initialize_params,
+    loss_and_gradients,
+)
 from sktinycnn._optimizers import init_optimizer_state, update_params
 
 OPTIMIZERS = {
@@ -185,14 +190,19 @@ def test_runs_on_read_only_inputs():
     [(1, 1, "valid", False), (2, 1, "same", True), (1, 3, "valid", True),
      (2, 2, "same", False)],
 )
-def test_predict_sigmoid_matches_forward(dtype, channels, n_outputs, padding, bias):
+def test_forward_output_matches_forward(dtype, channels, n_outputs, padding, bias):
     _, images, _, _, params = _problem(3, dtype, channels, n_outputs, padding, bias,
                                        False)
     images = np.concatenate([images] * 3)  # 33 images: several chunks, one short
     expected = forward(params, images, padding)[0]
+    expected_maps = hidden_forward(params, images, padding)[0]
     tol = 64 * np.finfo(dtype).eps
     # One chunk for all, chunks of 4 images, and of 1.
     for chunk_bytes in (2**22, 4 * 30 * 20 * 8, 1):
-        output, _ = predict_sigmoid(params, images, padding, chunk_bytes=chunk_bytes)
-        assert output.dtype == dtype
+        maps = np.empty_like(expected_maps)
+        output = forward_output(
+            params, images, padding, maps=maps, chunk_bytes=chunk_bytes
+        )
+        assert output.dtype == dtype and maps.dtype == dtype
         np.testing.assert_allclose(output, expected, rtol=0, atol=tol)
+        np.testing.assert_allclose(maps, expected_maps, rtol=0, atol=tol)

@@ -342,7 +342,7 @@ def test_convergence_warning_filter_is_needed():
 def test_predictions_do_not_depend_on_predict_chunking(dtype, monkeypatch):
     """predict and feature_maps work in chunks to bound memory: any chunking,
     down to one image per chunk, gives the same numbers as one batch."""
-    import sktinycnn._estimator as estimator_module
+    import sktinycnn._fastpath as fastpath
 
     images = _images().astype(dtype)
     X = images.reshape(N_SAMPLES, -1)
@@ -352,8 +352,8 @@ def test_predictions_do_not_depend_on_predict_chunking(dtype, monkeypatch):
     # sigmoid units, then times the target map.
     ulps = 16 * np.finfo(dtype).eps
     atol = ulps * float(np.max(np.abs(model.target_offset_) + model.target_scale_))
-    for values in (1, 3 * CHANNELS * 9 * 6 + 1):  # 1 and 3 images per chunk
-        monkeypatch.setattr(estimator_module, "_PREDICT_CHUNK_VALUES", values)
+    for chunk_bytes in (1, 3 * 2**10):  # one image per chunk, and a few
+        monkeypatch.setattr(fastpath, "CHUNK_BYTES", chunk_bytes)
         np.testing.assert_allclose(model.predict(X), expected, rtol=0, atol=atol)
         np.testing.assert_allclose(
             model.feature_maps(X), expected_maps, rtol=0, atol=ulps
