@@ -30,15 +30,12 @@ from ._conv import (
 )
 
 __all__ = [
-    "PARAM_NAMES",
     "WEIGHT_NAMES",
     "forward",
     "initialize_params",
     "loss_and_gradients",
 ]
 
-#: Order in which parameters are listed, optimised and flattened.
-PARAM_NAMES = ("kernels", "kernel_intercepts", "coef", "intercept")
 #: Gain of the default (``kernel_scale=None``) dense initialisation. Small dense
 #: weights start every output near the sigmoid's centre; with a gain of 1 the
 #: random initial outputs sit far from the targets and some seeds spend the

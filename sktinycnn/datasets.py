@@ -14,25 +14,41 @@ __all__ = ["TUTORIAL_PARAMS", "load_tutorial", "tutorial_reference"]
 #: Parameters of :class:`~sktinycnn.TinyConvRegressor` that replay the
 #: tutorial's run: plain SGD on one image at a time, in order, for exactly 1000
 #: epochs at learning rate 0.7, no biases, raw targets, the tutorial's seed and
-#: ``randn(...) * 4`` initialisation. ``tol=0`` and ``n_iter_no_change=1000``
-#: keep the stopping rule from ending the run early. Read-only: copy it with
-#: ``dict(TUTORIAL_PARAMS)`` to change an entry.
+#: ``randn(...) * 4`` initialisation, one 2x2 kernel. ``tol=0`` and
+#: ``n_iter_no_change=1000`` keep the stopping rule from ending the run early.
+#: Every parameter is set, so that the run does not depend on the estimator's
+#: defaults. Read-only: copy it with ``dict(TUTORIAL_PARAMS)`` to change an
+#: entry.
 TUTORIAL_PARAMS = MappingProxyType({
+    # the network
     "image_shape": (3, 3),
+    "n_filters": 1,
     "kernel_size": 2,
-    "kernel_scale": 4.0,
-    "learning_rate": 0.7,
-    "solver": "sgd",
-    "momentum": 0.0,
-    "batch_size": 1,
-    "shuffle": False,
-    "max_iter": 1000,
-    "alpha": 0.0,
+    "padding": "valid",
     "fit_intercept": False,
+    "kernel_scale": 4.0,
     "scale_target": False,
-    "random_state": 598765,
+    # plain SGD on one image at a time, in order, 1000 epochs
+    "solver": "sgd",
+    "learning_rate": 0.7,
+    "learning_rate_schedule": "constant",
+    "power_t": 0.5,
+    "momentum": 0.0,
+    "nesterovs_momentum": False,
+    "beta_1": 0.9,
+    "beta_2": 0.999,
+    "epsilon": 1e-8,
+    "alpha": 0.0,
+    "batch_size": 1,
+    "max_iter": 1000,
     "tol": 0.0,
     "n_iter_no_change": 1000,
+    "early_stopping": False,
+    "validation_fraction": 0.1,
+    "shuffle": False,
+    "random_state": 598765,
+    "warm_start": False,
+    "verbose": 0,
 })
 
 # The numbers printed by the tutorial's script, run as published (legacy global

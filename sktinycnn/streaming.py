@@ -10,6 +10,8 @@ import numbers
 import numpy as np
 from sklearn.utils.validation import check_scalar
 
+from ._target_scaling import target_range
+
 __all__ = ["fit_chunks"]
 
 
@@ -42,12 +44,13 @@ def _target_range(y, sample_weight, bounds):
     """
     first = low = high = None
     for start, stop in bounds:
-        chunk = _chunk(y, start, stop).reshape(stop - start, -1)
-        if sample_weight is not None:
-            chunk = chunk[_chunk(sample_weight, start, stop) > 0]
-        if chunk.shape[0] == 0:
+        chunk_range = target_range(
+            _chunk(y, start, stop).reshape(stop - start, -1),
+            _chunk(sample_weight, start, stop),
+        )
+        if chunk_range is None:
             continue  # partial_fit rejects a first chunk of zero weights itself
-        chunk_low, chunk_high = chunk.min(axis=0), chunk.max(axis=0)
+        chunk_low, chunk_high = chunk_range
         if first is None:
             first = (chunk_low, chunk_high) if start == 0 else (None, None)
             low, high = chunk_low, chunk_high
@@ -66,10 +69,11 @@ def fit_chunks(estimator, X, y, *, chunk_size, n_epochs=1, sample_weight=None):
     With a :class:`~sktinycnn.TinyConvRegressor` that has ``shuffle=False``, an
     integer ``batch_size`` that divides ``chunk_size``, the ``"constant"``
     step-size schedule (or ``solver="adam"``) and ``early_stopping=False``,
-    this trains exactly -- bit for bit -- the model that ``fit(X, y)`` trains
-    with ``max_iter=n_epochs`` and a stopping rule that does not fire
-    (``n_iter_no_change >= n_epochs``): the same mini-batches, in the same
-    order, with the same optimiser state.
+    this trains the model that ``fit(X, y)`` trains with ``max_iter=n_epochs``
+    and a stopping rule that does not fire (``n_iter_no_change >= n_epochs``),
+    to rounding: the same mini-batches, in the same order, with the same
+    optimiser state (a BLAS kernel may round a chunk's products differently
+    from the whole array's, in the last bits).
 
     Parameters
     ----------

@@ -15,7 +15,6 @@ from sktinycnn._conv import (
 )
 from sktinycnn._network import (
     DENSE_INIT_GAIN,
-    PARAM_NAMES,
     forward,
     hidden_forward,
     initialize_params,
@@ -177,7 +176,7 @@ def test_gradients_match_central_finite_differences(case, alpha, fit_intercept):
         return loss_and_gradients(p, images, targets, weights, alpha, padding)[0]
 
     _, grads = loss_and_gradients(params, images, targets, weights, alpha, padding)
-    for name in PARAM_NAMES:
+    for name in params:
         if params[name] is None:
             assert grads[name] is None
             continue
@@ -222,7 +221,7 @@ def test_integer_weights_equal_repeated_rows():
         params, images[repeat], targets[repeat], None, 0.2, "same"
     )
     assert loss_w == pytest.approx(loss_r, rel=1e-12)
-    for name in PARAM_NAMES:
+    for name in params:
         np.testing.assert_allclose(grads_w[name], grads_r[name], rtol=1e-10)
 
 

@@ -282,8 +282,10 @@ def test_early_stopping_restores_the_best_validation_weights(capsys):
     # equal to a run stopped right after that epoch (same seed, same split).
     assert best_epoch < model.n_iter_ - 1
     truncated = fit_quietly(TinyConvRegressor(max_iter=best_epoch + 1, **params), X, y)
-    np.testing.assert_array_equal(model.coef_, truncated.coef_)
-    np.testing.assert_array_equal(model.kernels_, truncated.kernels_)
+    np.testing.assert_allclose(model.coef_, truncated.coef_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        model.kernels_, truncated.kernels_, rtol=1e-12, atol=1e-15
+    )
     assert model.best_loss_ is None
 
 
@@ -302,13 +304,20 @@ def test_validation_score_is_weighted_r2_of_the_held_out_rows():
     rng.standard_normal(model.kernels_.size)
     rng.standard_normal(model.coef_.size)
     _, val = train_test_split(np.arange(100), test_size=30, random_state=rng)
-    expected = r2_score(y[val], model.predict(X[val]), sample_weight=weights[val])
+    y_pred = model.predict(X[val])
+    expected = r2_score(y[val], y_pred, sample_weight=weights[val])
     assert model.validation_scores_[0] == pytest.approx(expected, rel=1e-10)
+    # The validation loss: the weighted half squared error in sigmoid units.
+    s = (y_pred - model.target_offset_) / model.target_scale_
+    t = (y[val] - model.target_offset_) / model.target_scale_
+    expected_loss = np.average(0.5 * (s - t) ** 2, weights=weights[val])
+    assert model.validation_loss_curve_ == [pytest.approx(expected_loss, rel=1e-10)]
 
 
 def test_early_stopping_needs_enough_validation_rows():
     X, y = images_and_targets(n=10)
-    with pytest.raises(ValueError, match="validation"):
+    # Worded as MLPRegressor's, with the numbers after it.
+    with pytest.raises(ValueError, match=r"^The validation set is too small\. .*1 "):
         TinyConvRegressor(early_stopping=True, validation_fraction=0.1).fit(X, y)
 
 
@@ -323,10 +332,10 @@ def test_warm_start_continues_exactly():
     fit_quietly(warm, X, y)
     assert warm._optimizer_state["t"] == 40  # Adam's step count is kept ...
     fit_quietly(warm, X, y)
-    # ... so two warm 10-epoch fits are one 20-epoch fit, number for number.
-    np.testing.assert_array_equal(warm.coef_, whole.coef_)
-    np.testing.assert_array_equal(warm.kernels_, whole.kernels_)
-    assert warm.loss_curve_ == whole.loss_curve_
+    # ... so two warm 10-epoch fits are one 20-epoch fit, to rounding.
+    np.testing.assert_allclose(warm.coef_, whole.coef_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(warm.kernels_, whole.kernels_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(warm.loss_curve_, whole.loss_curve_, rtol=1e-12)
     assert warm.n_iter_ == 10 and warm.t_ == whole.t_ == 1600
     cold = fit_quietly(TinyConvRegressor(max_iter=10, **params), X, y)
     fit_quietly(cold, X, y)
@@ -343,8 +352,8 @@ def test_partial_fit_is_one_epoch_per_call():
             warnings.simplefilter("error")  # partial_fit never warns of max_iter
             model.partial_fit(X, y)
         assert model.n_iter_ == 1
-    np.testing.assert_array_equal(model.coef_, fitted.coef_)
-    assert model.loss_curve_ == fitted.loss_curve_
+    np.testing.assert_allclose(model.coef_, fitted.coef_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(model.loss_curve_, fitted.loss_curve_, rtol=1e-12)
 
 
 def test_partial_fit_keeps_the_first_target_scaling():
@@ -427,7 +436,7 @@ def test_keyboard_interrupt_keeps_the_last_finished_epoch():
         model.fit(X, y)
     assert model.n_iter_ == 3
     three = fit_quietly(TinyConvRegressor(**{**params, "max_iter": 3}), X, y)
-    np.testing.assert_array_equal(model.coef_, three.coef_)
+    np.testing.assert_allclose(model.coef_, three.coef_, rtol=1e-12, atol=1e-15)
 
 
 # -------------------------------------------------------------------- callbacks

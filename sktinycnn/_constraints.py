@@ -1,0 +1,207 @@
+"""Hyperparameter constraints, declared as data and checked in one place.
+
+Each estimator lists, for every constructor parameter, the kinds of value it
+accepts (:data:`COMMON_CONSTRAINTS` holds those the regressor and the
+classifier share); :func:`validate_params` checks them all at the start of
+``fit`` (never in ``__init__`` or ``set_params``, as scikit-learn requires) and
+raises one error that names the parameter, says what is accepted and shows what
+was given. NumPy only.
+
+Bools are never taken for numbers: ``True`` is not a batch size.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "COMMON_CONSTRAINTS",
+    "Interval",
+    "InvalidParameterError",
+    "Options",
+    "validate_params",
+]
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A hyperparameter of the wrong type or out of range.
+
+    Both a ValueError and a TypeError, like scikit-learn's own
+    ``InvalidParameterError``, so callers may catch either.
+    """
+
+
+def _is_number(value, kind):
+    return isinstance(value, kind) and not isinstance(value, bool | np.bool_)
+
+
+class Interval:
+    """Numbers of ``kind`` (``numbers.Integral`` or ``numbers.Real``) in a range.
+
+    ``closed`` is ``"both"``, ``"left"``, ``"right"`` or ``"neither"``; None
+    bounds are open. Real intervals take finite values only.
+    """
+
+    def __init__(self, kind, low=None, high=None, closed="both"):
+        self.kind, self.low, self.high, self.closed = kind, low, high, closed
+
+    def accepts(self, value):
+        if not _is_number(value, self.kind):
+            return False
+        if self.kind is numbers.Real and not math.isfinite(value):
+            return False
+        low_ok = self.low is None or (
+            value >= self.low if self.closed in ("both", "left") else value > self.low
+        )
+        high_ok = self.high is None or (
+            value <= self.high
+            if self.closed in ("both", "right")
+            else value < self.high
+        )
+        return low_ok and high_ok
+
+    def describe(self):
+        what = "an int" if self.kind is numbers.Integral else "a finite float"
+        closed_left = self.closed in ("both", "left") and self.low is not None
+        closed_right = self.closed in ("both", "right") and self.high is not None
+        left, right = "[" if closed_left else "(", "]" if closed_right else ")"
+        low = "-inf" if self.low is None else self.low
+        high = "inf" if self.high is None else self.high
+        return f"{what} in {left}{low}, {high}{right}"
+
+
+class Options:
+    """One of a fixed set of values (strings, or special numbers like inf)."""
+
+    def __init__(self, *values):
+        self.values = values
+
+    def accepts(self, value):
+        for option in self.values:
+            if isinstance(option, str):
+                if isinstance(value, str) and value == option:
+                    return True
+            elif _is_number(value, numbers.Real) and value == option:
+                return True
+        return False
+
+    def describe(self):
+        if len(self.values) == 1:
+            return repr(self.values[0])
+        return "one of " + ", ".join(map(repr, self.values))
+
+
+class _Kind:
+    def __init__(self, test, description):
+        self.accepts, self._description = test, description
+
+    def describe(self):
+        return self._description
+
+
+def _int_tuple(lengths):
+    def test(value):
+        try:
+            items = tuple(value)
+        except TypeError:
+            return False
+        return (
+            not isinstance(value, str)
+            and len(items) in lengths
+            and all(_is_number(v, numbers.Integral) and v >= 1 for v in items)
+        )
+
+    return test
+
+
+#: ``None`` is accepted.
+NONE = _Kind(lambda value: value is None, "None")
+#: ``True`` or ``False``.
+BOOLEAN = _Kind(
+    lambda value: isinstance(value, bool | np.bool_), "a bool (True or False)"
+)
+#: A seed: None, an int or a ``numpy.random.RandomState``.
+RANDOM_STATE = _Kind(
+    lambda value: value is None
+    or _is_number(value, numbers.Integral)
+    or isinstance(value, np.random.RandomState),
+    "None, an int or a numpy.random.RandomState",
+)
+#: ``verbose`` takes bools too, as scikit-learn's ``verbose`` does.
+VERBOSE = _Kind(
+    lambda value: isinstance(value, bool | np.bool_)
+    or (_is_number(value, numbers.Integral) and value >= 0),
+    "an int >= 0 or a bool",
+)
+PAIR = _Kind(_int_tuple((2,)), "a pair of positive ints")
+SHAPE = _Kind(
+    _int_tuple((2, 3)), "(height, width) or (channels, height, width) of positive ints"
+)
+
+POSITIVE_INT = Interval(numbers.Integral, 1, None)
+
+#: The constraints of the parameters both estimators have.
+COMMON_CONSTRAINTS = {
+    "image_shape": [NONE, SHAPE],
+    "n_filters": [POSITIVE_INT],
+    "kernel_size": [POSITIVE_INT, PAIR],
+    "padding": [Options("valid", "same")],
+    "fit_intercept": [BOOLEAN],
+    "kernel_scale": [NONE, Interval(numbers.Real, 0, None, closed="neither")],
+    "solver": [Options("sgd", "adam")],
+    "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+    "learning_rate_schedule": [Options("constant", "invscaling", "adaptive")],
+    "power_t": [Interval(numbers.Real, 0, None)],
+    "momentum": [Interval(numbers.Real, 0, 1)],
+    "nesterovs_momentum": [BOOLEAN],
+    "beta_1": [Interval(numbers.Real, 0, 1, closed="left")],
+    "beta_2": [Interval(numbers.Real, 0, 1, closed="left")],
+    "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
+    "alpha": [Interval(numbers.Real, 0, None)],
+    "batch_size": [Options("auto"), POSITIVE_INT],
+    "max_iter": [POSITIVE_INT],
+    "tol": [Interval(numbers.Real, 0, None)],
+    "n_iter_no_change": [POSITIVE_INT, Options(math.inf)],
+    "early_stopping": [BOOLEAN],
+    "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "shuffle": [BOOLEAN],
+    "random_state": [RANDOM_STATE],
+    "warm_start": [BOOLEAN],
+    "verbose": [VERBOSE],
+}
+
+
+def validate_params(params, constraints):
+    """Check every parameter against its constraints.
+
+    Parameters
+    ----------
+    params : dict
+        Parameter values by name (``estimator.get_params(deep=False)``).
+    constraints : dict
+        Accepted kinds of value by name; each a list of objects with
+        ``accepts(value)`` and ``describe()``.
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming the first parameter that none of its constraints accepts.
+
+    Examples
+    --------
+    >>> validate_params({"max_iter": 10}, {"max_iter": [POSITIVE_INT]})
+    >>> validate_params({"max_iter": True}, {"max_iter": [POSITIVE_INT]})
+    Traceback (most recent call last):
+    ...
+    sktinycnn._constraints.InvalidParameterError: max_iter must be an int in [1, \
+inf); got True.
+    """
+    for name, accepted in constraints.items():
+        value = params[name]
+        if any(kind.accepts(value) for kind in accepted):
+            continue
+        if _is_number(value, numbers.Real) and not math.isfinite(value):
+            raise InvalidParameterError(f"{name} must be finite; got {value!r}.")
+        described = " or ".join(kind.describe() for kind in accepted)
+        raise InvalidParameterError(f"{name} must be {described}; got {value!r}.")
