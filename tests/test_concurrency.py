@@ -130,8 +130,9 @@ def test_parallel_fits_with_different_seeds_differ():
 
 
 def test_diverging_fit_in_a_thread_does_not_disturb_another():
-    """Floating-point error state is per thread: one thread's overflow handling
-    neither hides nor leaks warnings in another."""
+    """Floating-point error state is per thread: the np.errstate with which
+    one thread's fit silences overflow does not change another thread's error
+    state (overflow still raises there) nor its results."""
     X, y = _data(40, seed=3)
 
     def work(kind):

@@ -12,15 +12,15 @@ import warnings
 
 import dask.array as da
 import joblib
-import numpy as np
 import psutil
 import pytest
 from distributed import Client, LocalCluster
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold
+from test_parallel import assert_same_values
 
 from sktinycnn import TinyConvRegressor
 from sktinycnn.streaming import fit_chunks
@@ -102,13 +102,11 @@ def test_grid_search_on_dask_equals_loky(client, digits):
         if key == "params":
             assert on_dask.cv_results_[key] == on_loky.cv_results_[key]
         else:
-            assert_array_equal(
-                np.asarray(on_dask.cv_results_[key]),
-                np.asarray(on_loky.cv_results_[key]),
-                err_msg=key,
-            )
+            assert_same_values(on_dask.cv_results_[key], on_loky.cv_results_[key], key)
     assert len(set(on_loky.cv_results_["mean_test_r2"])) == 4
-    assert_array_equal(on_dask.best_estimator_.coef_, on_loky.best_estimator_.coef_)
+    assert_allclose(
+        on_dask.best_estimator_.coef_, on_loky.best_estimator_.coef_, rtol=1e-12
+    )
 
 
 def test_fit_chunks_over_dask_array_on_the_cluster_equals_fit(client, digits):
@@ -124,7 +122,9 @@ def test_fit_chunks_over_dask_array_on_the_cluster_equals_fit(client, digits):
     with pytest.warns(ConvergenceWarning):
         reference.fit(X, y)
     for name in ("kernels_", "kernel_intercepts_", "coef_", "intercept_"):
-        assert_array_equal(getattr(streamed, name), getattr(reference, name))
+        assert_allclose(
+            getattr(streamed, name), getattr(reference, name), rtol=1e-12, atol=1e-15
+        )
 
 
 def test_local_cluster_leaves_no_process_behind():

@@ -12,7 +12,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
@@ -61,8 +61,11 @@ def _fit_reference(estimator, X, y, n_epochs):
 
 
 def _assert_same_model(a, b):
+    """Equal to rounding: chunked and whole-array GEMMs may round apart."""
     for name in FITTED:
-        assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        assert_allclose(
+            getattr(a, name), getattr(b, name), rtol=1e-12, atol=1e-15, err_msg=name
+        )
 
 
 STREAMABLE = {
@@ -101,7 +104,7 @@ def test_partial_fit_over_memmap_chunks_equals_fit(
     reference = _fit_reference(estimator, X, y, n_epochs)
 
     _assert_same_model(streamed, reference)
-    assert_array_equal(streamed.predict(X_disk), reference.predict(X))
+    assert_allclose(streamed.predict(X_disk), reference.predict(X), rtol=1e-12)
     # The loss curves differ by design: one value per chunk against one per epoch.
     assert len(streamed.loss_curve_) == n_epochs * -(-X.shape[0] // chunk_size)
     assert len(reference.loss_curve_) == n_epochs

@@ -1,9 +1,7 @@
-"""The tutorial's run, number for number (../shared/seed/reference-run.json).
+"""The tutorial's run, number for number (tests/data/reference-run.json).
 
-The reference numbers were printed by the tutorial's own script. They are read
-from the seed beside the project when it is there (the team's machines and CI),
-else from tests/data/reference-run.json, a verbatim copy, so that the suite also
-runs from a lone clone.
+The reference numbers were printed by the tutorial's own script;
+tests/data/reference-run.json is a verbatim copy of them.
 """
 
 import json
@@ -18,9 +16,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sktinycnn import TinyConvRegressor
 
-_SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "reference-run.json"
-_COPY = Path(__file__).parent / "data" / "reference-run.json"
-REFERENCE = json.loads((_SEED if _SEED.exists() else _COPY).read_text())
+REFERENCE = json.loads(
+    (Path(__file__).parent / "data" / "reference-run.json").read_text()
+)
 
 # The tutorial's images x1..x4 (3x3), flattened row by row, and its targets.
 TUTORIAL_X = np.array(
