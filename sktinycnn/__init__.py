@@ -7,6 +7,6 @@ as :class:`TinyConvRegressor`.
 
 __version__ = "0.1.0"
 
-from ._estimator import TinyConvRegressor
+from ._regressor import TinyConvRegressor
 
 __all__ = ["TinyConvRegressor", "__version__"]

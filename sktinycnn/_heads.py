@@ -152,6 +152,11 @@ class _Head:
         # The canonical link of both log-losses: d loss_i / d z_i = a_i - y_i.
         return np.subtract(a, y, out=out)
 
+    @staticmethod
+    def scalar_gradient(s, y):
+        """``d loss / d z`` of one sample with one output, in Python floats."""
+        return s - y
+
 
 @dataclass(frozen=True)
 class _LogLossHead(_Head):
@@ -202,6 +207,11 @@ class SigmoidSquaredError(_Head):
     def _losses(z, a, y):
         residual = np.subtract(a, y)
         return np.einsum("ij,ij->i", residual, residual) * (0.5 / a.shape[1])
+
+    @staticmethod
+    def scalar_gradient(s, y):
+        """``d loss / d z`` of one sample with one output, in Python floats."""
+        return (s - y) * (s * (1.0 - s))
 
     @staticmethod
     def _residual_gradient(a, y, out):

@@ -12,9 +12,11 @@ import numpy as np
 
 __all__ = [
     "as_images",
+    "conv_output_shape",
     "default_image_shape",
     "resolve_image_shape",
     "resolve_kernel_size",
+    "same_padding",
 ]
 
 
@@ -170,3 +172,45 @@ def resolve_kernel_size(kernel_size, image_hw, padding):
     if padding == "valid":
         size = (min(size[0], image_hw[0]), min(size[1], image_hw[1]))
     return size
+
+
+def same_padding(kernel_hw):
+    """Zero padding ``((top, bottom), (left, right))`` that makes "same" valid.
+
+    ``scipy.signal.convolve2d(..., "same")`` keeps the centre of the full
+    convolution starting at index ``(k - 1) // 2``; a "valid" convolution of an
+    image padded by ``k // 2`` before and ``(k - 1) // 2`` after gives exactly
+    that, even kernels included.
+
+    Parameters
+    ----------
+    kernel_hw : tuple of int
+        ``(kh, kw)``.
+
+    Returns
+    -------
+    pad : tuple of tuple of int
+    """
+    kh, kw = kernel_hw
+    return ((kh // 2, (kh - 1) // 2), (kw // 2, (kw - 1) // 2))
+
+
+def conv_output_shape(image_hw, kernel_hw, padding):
+    """Return ``(ho, wo)`` of the feature maps.
+
+    Parameters
+    ----------
+    image_hw : tuple of int
+        ``(height, width)``.
+    kernel_hw : tuple of int
+        ``(kh, kw)``.
+    padding : {"valid", "same"}
+        Convolution mode.
+
+    Returns
+    -------
+    output_hw : tuple of int
+    """
+    if padding == "same":
+        return (int(image_hw[0]), int(image_hw[1]))
+    return (int(image_hw[0]) - kernel_hw[0] + 1, int(image_hw[1]) - kernel_hw[1] + 1)

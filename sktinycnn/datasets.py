@@ -25,6 +25,8 @@ TUTORIAL_PARAMS = MappingProxyType({
     "n_filters": 1,
     "kernel_size": 2,
     "padding": "valid",
+    "pooling": None,
+    "pool_size": 2,
     "fit_intercept": False,
     "kernel_scale": 4.0,
     "scale_target": False,

@@ -29,8 +29,8 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
-from ._conv import conv_output_shape, same_padding
-from ._estimator import TinyConvRegressor
+from ._images import conv_output_shape, same_padding
+from ._regressor import TinyConvRegressor
 
 __all__ = [
     "DEFAULT_TARGET_OPSET",
@@ -208,7 +208,7 @@ def _emit_unfolded_conv(builder, estimator, images, dtype):
 
     Built from Pad, Slice, Unsqueeze, Concat, Reshape, MatMul and Add, which
     onnxruntime's CPU provider runs in double (its ``Conv`` is float only).
-    The patches are laid out as :func:`sktinycnn._conv.image_patches` lays
+    The patches are laid out as the fast kernels (:mod:`sktinycnn._kernels`) lays
     them, ``(channel, i, j)`` by output pixel, so the product is the same one.
     """
     kernels = estimator.kernels_.astype(dtype, copy=False)

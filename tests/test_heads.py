@@ -24,7 +24,6 @@ from sktinycnn._heads import (
     SoftmaxLogLoss,
     binary_log_proba,
 )
-from sktinycnn._network import forward, initialize_params, loss_and_gradients
 
 log_sigmoid = _heads._log_sigmoid
 
@@ -126,29 +125,6 @@ def test_squared_error_formula_and_tutorial_update():
     z1, y1 = np.array([[0.8]]), np.array([[0.3]])
     s1 = head.activate(z1)
     assert_array_equal(head.gradient(z1, s1, y1, None, 1), (s1 - y1) * s1 * (1 - s1))
-
-
-@pytest.mark.parametrize("weighted", [False, True])
-def test_squared_error_reproduces_the_network_engine(weighted):
-    # The dense layer's gradients from the head are the engine's, to the bit.
-    rng = np.random.RandomState(4)
-    params = initialize_params(
-        rng, image_shape=(1, 5, 5), n_filters=2, kernel_hw=(2, 2), padding="valid",
-        n_outputs=3, kernel_scale=0.7, fit_intercept=True, dtype=np.float64,
-    )
-    images = rng.uniform(0, 1, (6, 1, 5, 5))
-    y = rng.uniform(0.1, 0.9, (6, 3))
-    w = rng.uniform(0.5, 2.0, 6) if weighted else None
-    loss, grads = loss_and_gradients(params, images, y, w, 0.0, "valid")
-    s, (_, hidden) = forward(params, images, "valid")
-    z = hidden @ params["coef"] + params["intercept"]
-    head = SigmoidSquaredError()
-    weight_sum = 6 if w is None else w.sum()
-    assert_allclose(head.activate(z), s, rtol=1e-15)
-    assert_allclose(head.loss_sum(z, s, y, w) / weight_sum, loss, rtol=1e-13)
-    delta = head.gradient(z, s, y, w, weight_sum)
-    assert_array_equal(hidden.T @ delta, grads["coef"])
-    assert_array_equal(delta.sum(axis=0), grads["intercept"])
 
 
 @pytest.mark.parametrize("weighted", [False, True])

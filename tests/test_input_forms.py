@@ -342,7 +342,7 @@ def test_convergence_warning_filter_is_needed():
 def test_predictions_do_not_depend_on_predict_chunking(dtype, monkeypatch):
     """predict and feature_maps work in chunks to bound memory: any chunking,
     down to one image per chunk, gives the same numbers as one batch."""
-    import sktinycnn._fastpath as fastpath
+    import sktinycnn._kernels as fastpath
 
     images = _images().astype(dtype)
     X = images.reshape(N_SAMPLES, -1)

@@ -1,25 +1,24 @@
-"""The network's math against oracles: scipy convolve2d and finite differences."""
+"""The reference math (tests/reference.py) against its own oracles: scipy's
+convolve2d, central finite differences and the tutorial's initial draws."""
 
 import itertools
 
 import numpy as np
 import pytest
-from scipy.signal import convolve2d
-from scipy.special import expit
-
-from sktinycnn._conv import (
+from reference import (
     conv_backward_kernels,
     conv_forward,
-    conv_output_shape,
-    image_patches,
-)
-from sktinycnn._network import (
-    DENSE_INIT_GAIN,
     forward,
     hidden_forward,
+    image_patches,
     initialize_params,
     loss_and_gradients,
 )
+from scipy.signal import convolve2d
+from scipy.special import expit
+
+from sktinycnn._images import conv_output_shape
+from sktinycnn._network import DENSE_INIT_GAIN
 
 
 def _scipy_maps(images, kernels, padding):

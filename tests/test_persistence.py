@@ -16,7 +16,7 @@ import skops.io as sio
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import sktinycnn
-import sktinycnn._estimator
+import sktinycnn._base
 from sktinycnn import TinyConvRegressor
 
 TRUSTED = f"{TinyConvRegressor.__module__}.{TinyConvRegressor.__qualname__}"
@@ -206,7 +206,7 @@ def test_state_records_the_package_version():
 def test_loading_a_model_of_another_version_warns(stage, monkeypatch):
     model = _model(stage, np.float64)
     # Pickle as if by another release, then load with the installed one.
-    monkeypatch.setattr(sktinycnn._estimator, "__version__", "0.0.1.dev0")
+    monkeypatch.setattr(sktinycnn._base, "__version__", "0.0.1.dev0")
     dumped = pickle.dumps(model)
     monkeypatch.undo()
     pattern = r"pickled with sktinycnn 0\.0\.1\.dev0 and is being loaded with"

@@ -6,12 +6,12 @@ import warnings
 
 import numpy as np
 import pytest
+from reference import loss_and_gradients
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV
 
 from sktinycnn import TinyConvRegressor
-from sktinycnn._network import loss_and_gradients
 
 
 def images_and_targets(n=150, seed=0):
@@ -119,7 +119,8 @@ def test_invscaling_step_sizes():
         y,
     )
     assert model.t_ == 150
-    assert model._optimizer_state["learning_rate"] == pytest.approx(0.3 / 151**0.5)
+    rate = model._training_state["optimizer"]["learning_rate"]
+    assert rate == pytest.approx(0.3 / 151**0.5)
 
 
 def test_adaptive_schedule_divides_by_five_until_tiny(capsys):
@@ -141,7 +142,8 @@ def test_adaptive_schedule_divides_by_five_until_tiny(capsys):
     rates = re.findall(r"Setting learning rate to ([0-9.]+)", out)
     assert rates == [f"{0.1 / 5**k:f}" for k in range(1, 9)]
     assert out.count("Learning rate too small. Stopping.") == 1
-    assert model._optimizer_state["learning_rate"] == pytest.approx(0.1 / 5**8)
+    rate = model._training_state["optimizer"]["learning_rate"]
+    assert rate == pytest.approx(0.1 / 5**8)
     assert model.n_iter_ == 3 + 2 * 8
 
 
@@ -330,7 +332,7 @@ def test_warm_start_continues_exactly():
     whole = fit_quietly(TinyConvRegressor(max_iter=20, **params), X, y)
     warm = TinyConvRegressor(max_iter=10, warm_start=True, **params)
     fit_quietly(warm, X, y)
-    assert warm._optimizer_state["t"] == 40  # Adam's step count is kept ...
+    assert warm._training_state["optimizer"]["t"] == 40  # Adam's step count is kept ...
     fit_quietly(warm, X, y)
     # ... so two warm 10-epoch fits are one 20-epoch fit, to rounding.
     np.testing.assert_allclose(warm.coef_, whole.coef_, rtol=1e-12, atol=1e-15)
@@ -506,11 +508,11 @@ def test_a_new_learning_rate_applies_to_a_warm_start():
     model = fit_quietly(
         TinyConvRegressor(warm_start=True, max_iter=3, tol=0.0, random_state=0), X, y
     )
-    t = model._optimizer_state["t"]
+    t = model._training_state["optimizer"]["t"]
     model.set_params(learning_rate=0.005)
     fit_quietly(model, X, y)
-    assert model._optimizer_state["learning_rate"] == 0.005
-    assert model._optimizer_state["t"] == 2 * t  # the moments were kept
+    assert model._training_state["optimizer"]["learning_rate"] == 0.005
+    assert model._training_state["optimizer"]["t"] == 2 * t  # the moments were kept
     unchanged = fit_quietly(
         TinyConvRegressor(warm_start=True, max_iter=3, tol=0.0, random_state=0), X, y
     )

@@ -1,0 +1,501 @@
+"""What the regressor and the classifier share: validation, fit and predict.
+
+:class:`BaseTinyConv` validates inputs and hyperparameters, builds the network
+(:mod:`._network`), trains it (:mod:`._training`) and commits the result all or
+nothing; it runs the one forward pass (:mod:`._kernels`) for ``predict`` and
+``feature_maps``. A subclass adds its output head and loss: how targets are
+encoded for the head, how validation is scored, and what ``predict`` returns.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from . import __version__
+from ._constraints import validate_params
+from ._images import as_images, resolve_image_shape, resolve_kernel_size
+from ._kernels import TrainingData, forward
+from ._network import Architecture, initialize
+from ._optimizers import SGD, Adam, adam_dense_step_scale
+from ._pooling import resolve_pool_size
+from ._training import Trainer, TrainingState, caller_stacklevel
+
+try:  # scikit-learn >= 1.9 has a callback API; older versions simply lack it.
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+except ImportError:  # pragma: no cover - exercised on scikit-learn < 1.9
+
+    class CallbackSupportMixin:  # an empty stand-in
+        pass
+
+    def with_callbacks(method):  # an identity stand-in
+        return method
+
+
+__all__ = ["BaseTinyConv", "with_callbacks"]
+
+
+class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
+    """Base class of the estimators; not for direct use.
+
+    A subclass defines ``_parameter_constraints``, ``_y_validation`` (the
+    keywords of ``validate_data`` for ``y``), ``_encode_targets`` (targets
+    for its head, and the head), ``_validation_score`` and ``predict``.
+    """
+
+    # ------------------------------------------------------------- inputs
+
+    def _validate_X(self, X, *, reset):
+        """Flatten 3-D/4-D X for scikit-learn's validation; reject other ranks.
+
+        Returns ``(X, nd_shape, dtype)``: X as 2-D rows (2-D input unchanged),
+        the ``(channels, height, width)`` of image input (None for flat rows),
+        and the dtype(s) to validate to.
+        """
+        nd_shape = None
+        if not sp.issparse(X) and not hasattr(X, "iloc"):
+            ndim = getattr(X, "ndim", None)
+            if ndim is None and isinstance(X, list | tuple):
+                X = np.asarray(X)
+                ndim = X.ndim
+            if ndim in (3, 4):
+                X = np.asarray(X)
+                nd_shape = (1, *X.shape[1:]) if ndim == 3 else tuple(X.shape[1:])
+                # Not -1: that cannot reshape zero images, and sklearn should
+                # be the one to say "0 sample(s)".
+                X = X.reshape(X.shape[0], int(np.prod(X.shape[1:])))
+            elif ndim is not None and ndim > 4:
+                raise ValueError(
+                    "X must be 2-D (n_samples, n_features), 3-D (n_samples, "
+                    "height, width) or 4-D (n_samples, channels, height, width); "
+                    f"got an array with {ndim} dimensions."
+                )
+        dtype = (np.float64, np.float32) if reset else self.kernels_.dtype
+        return X, nd_shape, dtype
+
+    def _images(self, X, *, reset, y="no_validation"):
+        """Validate ``X`` (and ``y``) with scikit-learn; reshape into images."""
+        X, nd_shape, dtype = self._validate_X(X, reset=reset)
+        kwargs = {"accept_sparse": False, "dtype": dtype, "reset": reset}
+        if isinstance(y, str) and y == "no_validation":
+            X = validate_data(self, X, **kwargs)
+        else:
+            X, y = validate_data(self, X, y, **self._y_validation, **kwargs)
+        if reset:
+            image_shape = resolve_image_shape(self.image_shape, X.shape[1])
+            if nd_shape is not None:
+                if self.image_shape is not None and image_shape != nd_shape:
+                    raise ValueError(
+                        f"image_shape={self.image_shape!r} does not match the "
+                        f"images in X of shape (channels, height, width)="
+                        f"{nd_shape}."
+                    )
+                image_shape = nd_shape
+        else:
+            image_shape = self.image_shape_
+            if nd_shape is not None and nd_shape != image_shape:
+                raise ValueError(
+                    f"X holds images of shape {nd_shape} but {type(self).__name__} "
+                    f"was fitted on images of shape {image_shape}."
+                )
+        images = as_images(X, image_shape)
+        if isinstance(y, str) and y == "no_validation":
+            return images, image_shape
+        return images, image_shape, y
+
+    @staticmethod
+    def _validate_sample_weight(sample_weight, n_samples, dtype):
+        if sample_weight is None:
+            return None
+        if isinstance(sample_weight, numbers.Number):
+            sample_weight = np.full(n_samples, sample_weight, dtype=dtype)
+        sample_weight = check_array(
+            sample_weight, accept_sparse=False, ensure_2d=False, dtype=dtype,
+            order="C", input_name="sample_weight",
+        )
+        if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
+            raise ValueError(
+                f"sample_weight.shape == {sample_weight.shape}, expected "
+                f"({n_samples},)."
+            )
+        if np.any(sample_weight < 0):
+            raise ValueError("sample_weight must be non-negative.")
+        if not np.isfinite(sample_weight.sum()):
+            raise ValueError(
+                f"sample_weight sums to infinity in {np.dtype(dtype).name}: use "
+                "smaller weights."
+            )
+        if not sample_weight.sum() > 0:
+            raise ValueError(
+                "Sample weights sum to zero: at least one sample weight must be "
+                "positive."
+            )
+        return sample_weight
+
+    # ---------------------------------------------------------- the network
+
+    def _architecture(self, image_shape, n_outputs):
+        kernel_hw = resolve_kernel_size(self.kernel_size, image_shape[1:], self.padding)
+        arch = Architecture(
+            tuple(image_shape), self.n_filters, kernel_hw, self.padding, None, None,
+            n_outputs, self.fit_intercept,
+        )
+        if self.pooling is None:
+            return arch
+        pool_hw = resolve_pool_size(self.pool_size, arch.map_hw)
+        return Architecture(
+            tuple(image_shape), self.n_filters, kernel_hw, self.padding,
+            self.pooling, pool_hw, n_outputs, self.fit_intercept,
+        )
+
+    @property
+    def _arch(self):
+        # Stored as a plain tuple: the fitted state pickles as builtins only.
+        return Architecture(*self._architecture_fields)
+
+    def _theta(self):
+        return self._arch.pack(
+            self.kernels_, self.kernel_intercepts_, self.coef_, self.intercept_,
+            self.kernels_.dtype,
+        )
+
+    def _new_optimizer(self, arch, dtype):
+        if self.solver == "sgd":
+            return SGD(
+                arch.size, dtype, self.learning_rate, momentum=self.momentum,
+                nesterovs_momentum=self.nesterovs_momentum,
+            )
+        return Adam(
+            arch.size, dtype, self.learning_rate, beta_1=self.beta_1,
+            beta_2=self.beta_2, epsilon=self.epsilon,
+        )
+
+    def _configure_optimizer(self, optimizer, arch):
+        """Hyperparameters changed by set_params between fits take effect."""
+        if isinstance(optimizer, SGD):
+            optimizer.momentum = self.momentum
+            optimizer.nesterovs_momentum = self.nesterovs_momentum
+        else:
+            optimizer.beta_1, optimizer.beta_2 = self.beta_1, self.beta_2
+            optimizer.epsilon = self.epsilon
+            coef = arch.coef_slice
+            optimizer.scaled = (coef.start, coef.stop, adam_dense_step_scale(
+                arch.n_hidden
+            ))
+        if optimizer.initial_learning_rate != self.learning_rate:
+            # The moments are kept; the step size restarts from the new one.
+            optimizer.set_learning_rate(self.learning_rate)
+
+    # ------------------------------------------------------------------ fit
+
+    def _fit(self, X, y, sample_weight, *, incremental, classes=None):
+        # Callback context first, so that a failed fit that restores __dict__
+        # below still lets with_callbacks tear the callbacks down.
+        hooks = _EpochHooks(self, X, y, sample_weight, incremental=incremental)
+        # All or nothing: any error (bad input, divergence) leaves the model as
+        # it was. Fitted arrays are replaced, never written in place, so a
+        # shallow copy of __dict__ is a snapshot. Hostile inputs can overflow:
+        # the results are checked instead of letting RuntimeWarnings out.
+        saved = dict(self.__dict__)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                self._fit_all_or_nothing(
+                    X, y, sample_weight, incremental, hooks, classes
+                )
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        hooks.end_fit()
+        return self
+
+    def _fit_all_or_nothing(self, X, y, sample_weight, incremental, hooks, classes):
+        validate_params(self.get_params(deep=False), self._parameter_constraints)
+        first_call = not (
+            (incremental or self.warm_start) and hasattr(self, "kernels_")
+        )
+        images, image_shape, y = self._images(X, reset=first_call, y=y)
+        dtype = images.dtype
+        n_samples = images.shape[0]
+        sample_weight = self._validate_sample_weight(sample_weight, n_samples, dtype)
+        y, targets, sample_weight, head, target_attributes = self._encode_targets(
+            y, sample_weight, dtype, first_call=first_call, classes=classes
+        )
+        if sample_weight is not None:
+            # Zero-weight rows contribute nothing: drop them before batching so
+            # that weighting and repeating rows train identically.
+            keep = sample_weight > 0
+            if not keep.all():
+                images, y = images[keep], y[keep]
+                targets, sample_weight = targets[keep], sample_weight[keep]
+        arch = self._architecture(image_shape, targets.shape[1])
+        if first_call:
+            rng = check_random_state(self.random_state)
+            theta = initialize(arch, rng, self.kernel_scale, dtype)
+            state = TrainingState(self._new_optimizer(arch, dtype), rng)
+        else:
+            self._check_same_architecture(arch)
+            theta = self._theta()
+            # A copy: training changes it, and a failed call must leave the
+            # model's state (generator included) where it was.
+            state = TrainingState.from_dict(self._training_state)
+            if not isinstance(state.optimizer, SGD if self.solver == "sgd" else Adam):
+                state.optimizer = self._new_optimizer(arch, dtype)
+        self._configure_optimizer(state.optimizer, arch)
+
+        validation = None
+        if self.early_stopping and not incremental:
+            train, val = self._split_validation(
+                images, y, targets, sample_weight, state.rng
+            )
+            images, y, targets, sample_weight = train
+            validation = self._validator(arch, head, *val, target_attributes)
+        data = TrainingData(arch, images, targets, sample_weight)
+        trainer = Trainer(
+            arch, head, data, self, batch_size=self._batch_size(images.shape[0]),
+            validation=validation, hooks=hooks,
+        )
+        hooks.fitted_attributes = lambda theta: self._fitted_attributes(
+            arch, theta, target_attributes
+        )
+        theta, n_iter = trainer.run(theta, state, incremental=incremental)
+        # Commit: nothing on self changes unless training finished (or was
+        # interrupted between epochs), so a diverged fit leaves no half model.
+        for name, value in self._fitted_attributes(
+            arch, theta, target_attributes
+        ).items():
+            setattr(self, name, value)
+        self._training_state = state.to_dict()
+        for name, value in state.fitted_attributes(
+            n_iter, self.early_stopping
+        ).items():
+            setattr(self, name, value)
+
+    def _fitted_attributes(self, arch, theta, target_attributes):
+        """The fitted attributes that a flat parameter vector stands for."""
+        params = arch.unpack(theta)
+        return {
+            "kernels_": params["kernels"],
+            "kernel_intercepts_": params["kernel_intercepts"],
+            "coef_": params["coef"],
+            "intercept_": params["intercept"],
+            "image_shape_": tuple(int(d) for d in arch.image_shape),
+            "kernel_size_": tuple(int(k) for k in arch.kernel_hw),
+            "pool_size_": None if arch.pool_hw is None else tuple(arch.pool_hw),
+            "n_outputs_": int(arch.n_outputs),
+            "_architecture_fields": _fields(arch),
+            **target_attributes,
+        }
+
+    def _check_same_architecture(self, arch):
+        fitted = self._arch
+        if arch != fitted:
+            names = ("image_shape", "n_filters", "kernel_size", "padding", "pooling",
+                     "pool_size", "n_outputs", "fit_intercept")
+            raise ValueError(
+                "warm_start / partial_fit needs the architecture of the fitted "
+                f"model ({', '.join(names)}) = {_fields(fitted)}; got "
+                f"{_fields(arch)}. Set warm_start=False to refit."
+            )
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` larger than sample size. It is going to be "
+                f"clipped to {n_samples}.",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
+        return min(self.batch_size, n_samples)
+
+    def _split_validation(self, images, y, targets, sample_weight, rng):
+        n_samples = images.shape[0]
+        n_val = int(np.ceil(self.validation_fraction * n_samples))
+        if n_val < 2 or n_samples - n_val < 1:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset: early_stopping with "
+                f"validation_fraction={self.validation_fraction} leaves {n_val} "
+                f"validation sample(s) of {n_samples}: at least 2 are needed "
+                "(and 1 to train on)."
+            )
+        train_idx, val_idx = train_test_split(
+            np.arange(n_samples), test_size=n_val, random_state=rng,
+            stratify=self._stratify(y),
+        )
+
+        def rows(idx):
+            weights = None if sample_weight is None else sample_weight[idx]
+            return images[idx], y[idx], targets[idx], weights
+
+        return rows(train_idx), rows(val_idx)
+
+    def _stratify(self, y):
+        return None
+
+    def _validator(self, arch, head, images, y, targets, sample_weight,
+                   target_attributes):
+        """``theta -> (score, loss)`` on the validation rows."""
+
+        def validation(theta):
+            logits = forward(arch, theta, images)
+            outputs = head.activate(logits.copy())
+            weight = len(y) if sample_weight is None else float(sample_weight.sum())
+            loss = head.loss_sum(logits, outputs, targets, sample_weight) / weight
+            score = self._validation_score(
+                y, outputs, sample_weight, target_attributes
+            )
+            return score, loss
+
+        return validation
+
+    # -------------------------------------------------------------- predict
+
+    def _forward(self, X, *, maps=False):
+        """Validate ``X`` and run the forward pass: logits (and feature maps).
+
+        The pass works in cache-sized chunks, which bounds its extra memory
+        whatever the number of images.
+        """
+        check_is_fitted(self)
+        # Casting to a float32 model may overflow (sklearn then reports the
+        # inf), and sklearn's finiteness test sums X, which can give inf - inf.
+        with np.errstate(over="ignore", invalid="ignore"):
+            images, _ = self._images(X, reset=False)
+        arch = self._arch
+        out = None
+        if maps:
+            out = np.empty((images.shape[0], arch.n_filters, *arch.map_hw),
+                           images.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits = forward(arch, self._theta(), images, maps=out)
+        return logits, out
+
+    def feature_maps(self, X):
+        """Return the post-tanh feature maps of images ``X`` (before pooling).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), \
+(n_samples, height, width) or (n_samples, channels, height, width)
+            Images, in the same form as during fit.
+
+        Returns
+        -------
+        maps : ndarray of shape (n_samples, n_filters, ho, wo)
+            ``tanh(conv(x, kernels_) + kernel_intercepts_)`` for each image.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktinycnn import TinyConvRegressor
+        >>> X = np.random.RandomState(0).rand(20, 3, 3)
+        >>> model = TinyConvRegressor(n_filters=2, kernel_size=2, tol=1e-3,
+        ...                           random_state=0)
+        >>> model.fit(X, X.sum(axis=(1, 2))).feature_maps(X).shape
+        (20, 2, 2, 2)
+        """
+        return self._forward(X, maps=True)[1]
+
+    # ----------------------------------------------------------------- misc
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # Stored so that loading with another sktinycnn version can warn.
+        state["_sktinycnn_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        pickled_version = state.get("_sktinycnn_version", __version__)
+        if pickled_version != __version__:
+            warnings.warn(
+                f"This {type(self).__name__} was pickled with sktinycnn "
+                f"{pickled_version} and is being loaded with {__version__}; "
+                "this might lead to breaking code or invalid results. Refit it "
+                "with the installed version.",
+                UserWarning,
+                stacklevel=2,
+            )
+        super().__setstate__(state)
+
+
+def _fields(arch):
+    return (arch.image_shape, arch.n_filters, arch.kernel_hw, arch.padding,
+            arch.pooling, arch.pool_hw, arch.n_outputs, arch.fit_intercept)
+
+
+class _EpochHooks:
+    """scikit-learn's callback hooks (``sklearn.callback``, 1.9+) for one fit.
+
+    The fit is the root task and every epoch a subtask, so ``ProgressBar``
+    shows one bar per fit advancing by epoch, ``ScoringMonitor`` scores the
+    model after every epoch, and a callback's ``on_fit_task_end`` returning
+    True stops training after that epoch. Without the callback API (older
+    scikit-learn) every method does nothing.
+    """
+
+    def __init__(self, estimator, X, y, sample_weight, *, incremental):
+        self._estimator = estimator
+        self._hook_kwargs = {
+            "X": X,
+            "y": y,
+            "metadata": None if sample_weight is None else {
+                "sample_weight": sample_weight
+            },
+        }
+        self.fitted_attributes = None
+        self._context = None
+        if hasattr(estimator, "_init_callback_context"):
+            max_iter = estimator.max_iter
+            n_epochs = 1 if incremental else (
+                max_iter if isinstance(max_iter, numbers.Integral) else None
+            )
+            self._context = estimator._init_callback_context(max_subtasks=n_epochs)
+            self._context.call_on_fit_task_begin(
+                estimator=estimator, **self._hook_kwargs
+            )
+        self._epoch_context = None
+
+    def begin_epoch(self):
+        if self._context is None:
+            return
+        self._epoch_context = self._context.subcontext(task_name="epoch")
+        self._epoch_context.call_on_fit_task_begin(
+            estimator=self._estimator, **self._hook_kwargs
+        )
+
+    def end_epoch(self, theta):
+        if self._context is None:
+            return False
+        return bool(
+            self._epoch_context.call_on_fit_task_end(
+                estimator=self._estimator,
+                # Built only if a callback asks for the fitted estimator.
+                reconstruction_attributes=lambda: self.fitted_attributes(
+                    theta.copy()
+                ),
+                **self._hook_kwargs,
+            )
+        )
+
+    def end_fit(self):
+        if self._context is None:
+            return
+        self._context.call_on_fit_task_end(
+            estimator=self._estimator,
+            reconstruction_attributes=lambda: {},
+            **self._hook_kwargs,
+        )

@@ -1,0 +1,462 @@
+"""The fast kernels: forward and backward passes over preallocated buffers.
+
+For a network this small the cost is per-call overhead at small batches and
+memory traffic at large ones, so the math is laid out for both:
+
+- **Flipped patches, transposed.** A chunk of ``m`` images becomes a patch
+  matrix ``(K1, m * L)``, its rows over ``(channel, kh, kw)`` *flipped*, so
+  that the true convolution is one GEMM with the kernels as stored, ``pre (F,
+  m * L) = block (F, K1) @ patches``; with biases a row of ones adds them in
+  the same GEMM, and the kernel gradient is another, ``grad_pre @ patches.T``.
+- **Cache-sized chunks, forward and backward fused.** A chunk's patches,
+  activations and gradients take about :data:`CHUNK_BYTES`, so that every
+  step of its forward and backward pass finds them in the core's L2 cache.
+  Each chunk writes its own gradient; the caller sums them in chunk order,
+  so that the result does not depend on which thread ran which chunk.
+- **Patches once per fit** when the training set's patch matrix is small
+  (:data:`PRECOMPUTE_BYTES`): a chunk is then a slice or a gather.
+- **A lean loop for one image per step** (``batch_size=1``, the tutorial's
+  updates), where the cost is the number of NumPy calls.
+
+:func:`forward` is the one forward pass of ``predict``, ``feature_maps`` and
+validation scoring. A non-finite pre-activation raises
+:class:`ConvolutionOverflowError`, decided on the pre-activations themselves
+(``tanh(inf)`` is 1, and ``inf - inf`` is NaN only on some BLAS kernels).
+NumPy and SciPy only; no state outside the objects' buffers.
+"""
+
+import math
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+
+from ._images import same_padding
+from ._pooling import pool_backward, pool_forward
+
+__all__ = [
+    "CHUNK_BYTES",
+    "PRECOMPUTE_BYTES",
+    "ConvolutionOverflowError",
+    "TrainingData",
+    "Workspace",
+    "chunk_size",
+    "forward",
+    "lean_epoch",
+]
+
+#: Patch matrices of the whole training set up to this size are built once per
+#: fit; larger ones are built chunk by chunk into reused buffers.
+PRECOMPUTE_BYTES = 64 * 2**20
+
+#: A chunk's patches, activations and gradients take about this much memory:
+#: they stay in a core's L2 cache between the steps of its passes.
+CHUNK_BYTES = 3 * 2**18
+
+_BLAS_LIMIT = {"lock": threading.Lock(), "users": 0, "limiter": None}
+
+
+@contextmanager
+def one_blas_thread():
+    """Run BLAS on one thread meanwhile (process-wide; nests across threads).
+
+    A chunk's GEMMs are small: split over two threads they gain little on an
+    idle machine, and when the other core is busy the calling thread waits a
+    whole scheduler time slice for its helper at every call. The first of
+    concurrent users sets the limit and the last one restores the original.
+    """
+    from threadpoolctl import threadpool_limits
+
+    state = _BLAS_LIMIT
+    with state["lock"]:
+        if state["users"] == 0:
+            state["limiter"] = threadpool_limits(limits=1, user_api="blas")
+        state["users"] += 1
+    try:
+        yield
+    finally:
+        with state["lock"]:
+            state["users"] -= 1
+            if state["users"] == 0:
+                state["limiter"].restore_original_limits()
+                state["limiter"] = None
+
+
+class ConvolutionOverflowError(ValueError):
+    """The convolution's pre-activations are not finite (they overflowed)."""
+
+
+def safe_input_magnitude(block, n_kernel, dtype):
+    """The largest ``max|x|`` for which no pre-activation can overflow.
+
+    ``|sum_k b_k x_k + c| <= max|x| * sum_k |b_k| + |c|`` whatever order a BLAS
+    kernel sums in, so below this magnitude the finiteness test is skipped.
+    """
+    kernel_sum = float(np.max(np.abs(block[:, :n_kernel]).sum(axis=1), initial=0.0))
+    bias = float(np.max(np.abs(block[:, n_kernel:]), initial=0.0))
+    return (float(np.finfo(dtype).max) - bias) / max(
+        kernel_sum, float(np.finfo(np.float64).tiny)
+    )
+
+
+def _check_pre_finite(pre, dtype):
+    if not np.isfinite(pre).all():
+        hint = " or use float64" if np.dtype(dtype) == np.float32 else ""
+        raise ConvolutionOverflowError(
+            "X and the kernels are so large that the convolution overflowed "
+            f"{np.dtype(dtype).name}: scale the inputs (e.g. StandardScaler)"
+            f"{hint}."
+        )
+
+
+def _tap_rows(channels, kernel_hw):
+    """``(row, channel, i, j)``: patch row ``row`` holds the window at ``(i, j)``.
+
+    Rows run over ``(channel, a, b)`` of the kernel and hold the image at offset
+    ``(kh - 1 - a, kw - 1 - b)``: a true convolution is then a plain dot product
+    of a kernel with a patch column.
+    """
+    kh, kw = kernel_hw
+    return [
+        (c * kh * kw + (kh - 1 - i) * kw + (kw - 1 - j), c, i, j)
+        for c in range(channels)
+        for i in range(kh)
+        for j in range(kw)
+    ]
+
+
+def chunk_size(arch, dtype, n_images, chunk_bytes=None):
+    """Images per chunk: their patches, maps and gradients in ``chunk_bytes``."""
+    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    itemsize = np.dtype(dtype).itemsize
+    per_image = arch.n_pixels * (3 * arch.n_filters + arch.n_rows) * itemsize
+    return int(max(1, min(n_images, chunk_bytes // per_image)))
+
+
+class _Patcher:
+    """Writes the flipped patches of images into a ``(K1, m * L)`` buffer."""
+
+    def __init__(self, arch, dtype):
+        self.arch, self.dtype = arch, dtype
+        self.taps = _tap_rows(arch.image_shape[0], arch.kernel_hw)
+        self.pad = same_padding(arch.kernel_hw) if arch.padding == "same" else None
+        self._padded = None
+
+    def new_buffer(self, m):
+        buffer = np.empty((self.arch.n_rows, m * self.arch.n_pixels), self.dtype)
+        if self.arch.fit_intercept:
+            buffer[-1] = 1
+        return buffer
+
+    def write(self, images, out):
+        """Write the patches of ``images`` into ``out`` ``(K1, m * L)``."""
+        self.write_view(images, out[: self.arch.n_kernel].reshape(
+            self.arch.n_kernel, images.shape[0], *self.arch.map_hw
+        ))
+        return out
+
+    def write_view(self, images, view):
+        """Write the patches into ``view`` ``(K, m, ho, wo)``."""
+        m = images.shape[0]
+        if self.pad is not None:
+            (top, bottom), (left, right) = self.pad
+            _, c, h, w = images.shape
+            if self._padded is None or self._padded.shape[0] < m:
+                self._padded = np.zeros(
+                    (m, c, h + top + bottom, w + left + right), self.dtype
+                )
+            padded = self._padded[:m]
+            np.copyto(padded[:, :, top : top + h, left : left + w], images)
+            images = padded
+        ho, wo = self.arch.map_hw
+        for row, c, i, j in self.taps:
+            np.copyto(view[row], images[:, c, i : i + ho, j : j + wo])
+
+
+def forward(arch, theta, images, *, maps=None, chunk_bytes=None):
+    """Logits of the network on ``images``, chunk by chunk.
+
+    Parameters
+    ----------
+    arch : Architecture
+        The network.
+    theta : ndarray of shape (arch.size,)
+        Flat parameters.
+    images : ndarray of shape (n_samples, channels, height, width)
+        Input batch, in ``theta``'s dtype.
+    maps : ndarray of shape (n_samples, n_filters, ho, wo), default=None
+        If given, the post-tanh feature maps (before pooling) are written here.
+    chunk_bytes : int, default=None
+        Memory of one chunk (None: :data:`CHUNK_BYTES`).
+
+    Returns
+    -------
+    logits : ndarray of shape (n_samples, n_outputs)
+    """
+    dtype = theta.dtype
+    block, intercept, coef = arch.views(theta)
+    n = images.shape[0]
+    F, L, n_out = arch.n_filters, arch.n_pixels, arch.n_outputs
+    coef3 = coef.reshape(F, -1, n_out)
+    safe_x = safe_input_magnitude(block, arch.n_kernel, dtype)
+    m = chunk_size(arch, dtype, n, chunk_bytes)
+    patcher = _Patcher(arch, dtype)
+    logits = np.empty((n, n_out), dtype)
+    buffers = {}
+    with one_blas_thread():
+        for start in range(0, n, m):
+            x = images[start : start + m]
+            b = x.shape[0]
+            if b not in buffers:  # the full chunk size, and the last one's
+                buffers[b] = (patcher.new_buffer(b), np.empty((F, b * L), dtype))
+            patches, act = buffers[b]
+            np.dot(block, patcher.write(x, patches), out=act)
+            if not float(np.max(np.abs(x))) <= safe_x:
+                _check_pre_finite(act, dtype)
+            np.tanh(act, out=act)
+            if maps is not None:
+                np.copyto(
+                    maps[start : start + b].reshape(b, F, L),
+                    act.reshape(F, b, L).transpose(1, 0, 2),
+                )
+            hidden = act.reshape(F, b, L)
+            if arch.pooling is not None:
+                hidden = pool_forward(
+                    act.reshape(F, b, *arch.map_hw), arch.pooling, arch.pool_hw
+                ).reshape(F, b, -1)
+            np.sum(np.matmul(hidden, coef3), axis=0, out=logits[start : start + b])
+    if intercept is not None:
+        np.add(logits, intercept, out=logits)
+    return logits
+
+
+class TrainingData:
+    """Training images, their patches when small enough, and their targets.
+
+    Parameters
+    ----------
+    arch : Architecture
+        The network.
+    images : ndarray of shape (n_samples, channels, height, width)
+        Training images.
+    targets : ndarray of shape (n_samples, n_outputs)
+        Targets encoded for the head.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Positive weights.
+    precompute_bytes : int, default=PRECOMPUTE_BYTES
+        Largest patch matrix built once for the whole fit.
+    """
+
+    def __init__(self, arch, images, targets, sample_weight, precompute_bytes=None):
+        precompute_bytes = (
+            PRECOMPUTE_BYTES if precompute_bytes is None else precompute_bytes
+        )
+        self.arch, self.images, self.sample_weight = arch, images, sample_weight
+        self.dtype = dtype = images.dtype
+        self.targets = np.ascontiguousarray(targets, dtype=dtype)
+        n = images.shape[0]
+        self.patches = None
+        if arch.n_rows * n * arch.n_pixels * dtype.itemsize <= precompute_bytes:
+            patcher = _Patcher(arch, dtype)
+            patches = np.empty((arch.n_rows, n, arch.n_pixels), dtype)
+            if arch.fit_intercept:
+                patches[-1] = 1
+            step = max(1, 2**22 // max(1, images[0].size))  # bounds the padding
+            for start in range(0, n, step):
+                x = images[start : start + step]
+                view = patches[: arch.n_kernel, start : start + step]
+                patcher.write_view(x, view.reshape(*view.shape[:2], *arch.map_hw))
+            self.patches = patches
+        self._x_max = None
+        self.lean_patches = None
+
+    def x_max(self):
+        """Largest absolute pixel value (for the overflow bound)."""
+        if self._x_max is None:
+            self._x_max = float(np.max(np.abs(self.images), initial=0.0))
+        return self._x_max
+
+
+class Workspace:
+    """Buffers of one worker for chunks of up to ``m`` images.
+
+    :meth:`gradient` runs one chunk's forward and backward pass and writes its
+    gradient, unnormalised by nothing but ``weight_sum``, into a flat vector.
+    """
+
+    def __init__(self, arch, dtype, m):
+        F, L, n_out = arch.n_filters, arch.n_pixels, arch.n_outputs
+        self.arch, self.dtype = arch, dtype
+        self.patcher = _Patcher(arch, dtype)
+        # Patch buffers by chunk length (the full one and the last one's):
+        # their row of ones is written once.
+        self._patches = {}
+        self.images = np.empty((m, *arch.image_shape), dtype)
+        # Flat, so that a shorter chunk's views are contiguous too.
+        self.act = np.empty(F * m * L, dtype)
+        self.grad_act = np.empty(F * m * L, dtype)
+        hidden = F * m * arch.hidden_hw[0] * arch.hidden_hw[1]
+        self.hidden = np.empty(hidden, dtype)
+        self.grad_hidden = np.empty(hidden, dtype)
+        self.dense = np.empty(F * m * n_out, dtype)
+        self.delta = np.empty(m * n_out, dtype)
+
+    def chunk_patches(self, data, idx, m):
+        """The patch matrix of the ``m`` images ``idx`` (a slice or indices)."""
+        arch = self.arch
+        out = self._patches.get(m)
+        if out is None:
+            out = self._patches[m] = self.patcher.new_buffer(m)
+        if data.patches is not None:
+            if isinstance(idx, slice):
+                return data.patches[:, idx].reshape(arch.n_rows, -1)
+            np.take(data.patches, idx, axis=1, out=out.reshape(arch.n_rows, m, -1))
+            return out
+        if isinstance(idx, slice):
+            images = data.images[idx]
+        else:
+            images = np.take(data.images, idx, axis=0, out=self.images[:m])
+        return self.patcher.write(images, out)
+
+    def gradient(self, theta, patches, targets, weights, weight_sum, head, grad,
+                 logits, outputs):
+        """One chunk's forward and backward pass.
+
+        Writes the gradient of ``sum_i w_i * loss_i / weight_sum`` over the
+        chunk into ``grad`` (flat, every entry), and the chunk's logits and
+        outputs into ``logits`` and ``outputs`` ``(m, n_outputs)``.
+        """
+        arch = self.arch
+        F, L, n_out = arch.n_filters, arch.n_pixels, arch.n_outputs
+        m = targets.shape[0]
+        block, intercept, coef = arch.views(theta)
+        grad_block, grad_intercept, grad_coef = arch.views(grad)
+        P = arch.hidden_hw[0] * arch.hidden_hw[1]
+        coef3 = coef.reshape(F, P, n_out)
+        act = self.act[: F * m * L].reshape(F, m * L)
+        np.dot(block, patches, out=act)
+        np.tanh(act, out=act)
+        act4 = act.reshape(F, m, *arch.map_hw)
+        if arch.pooling is None:
+            hidden = act.reshape(F, m, P)
+        else:
+            hidden = self.hidden[: F * m * P].reshape(F, m, *arch.hidden_hw)
+            pool_forward(act4, arch.pooling, arch.pool_hw, out=hidden)
+            hidden = hidden.reshape(F, m, P)
+        dense = np.matmul(hidden, coef3, out=self.dense[: F * m * n_out].reshape(
+            F, m, n_out
+        ))
+        np.sum(dense, axis=0, out=logits)
+        if intercept is not None:
+            np.add(logits, intercept, out=logits)
+        head.activate(logits, out=outputs)
+        delta = head.gradient(
+            logits, outputs, targets, weights, weight_sum,
+            out=self.delta[: m * n_out].reshape(m, n_out),
+        )
+        if grad_intercept is not None:
+            np.sum(delta, axis=0, out=grad_intercept)
+        # dense backward: coef's gradient, and the hidden units' (F, m, P)
+        np.matmul(
+            hidden.transpose(0, 2, 1), delta, out=grad_coef.reshape(F, P, n_out)
+        )
+        if arch.pooling is None:
+            grad_hidden = self.grad_act[: F * m * L].reshape(F, m, P)
+        else:
+            grad_hidden = self.grad_hidden[: F * m * P].reshape(F, m, P)
+        if n_out == 1:
+            np.multiply(coef3.reshape(F, 1, P), delta.reshape(1, m, 1), out=grad_hidden)
+        else:
+            np.matmul(delta, coef3.transpose(0, 2, 1), out=grad_hidden)
+        if arch.pooling is None:
+            grad_act = grad_hidden.reshape(F, m * L)
+        else:
+            grad_act = self.grad_act[: F * m * L].reshape(F, m * L)
+            pool_backward(
+                grad_hidden.reshape(F, m, *arch.hidden_hw), act4, arch.pooling,
+                arch.pool_hw, out=grad_act.reshape(F, m, *arch.map_hw),
+                pooled=hidden.reshape(F, m, *arch.hidden_hw),
+            )
+        # tanh backward, written from the output: 1 - a**2, in place over the
+        # activations (no longer needed).
+        np.multiply(act, act, out=act)
+        np.subtract(1.0, act, out=act)
+        np.multiply(grad_act, act, out=act)
+        # conv backward: kernels and (through the ones) their biases
+        np.dot(act, patches.T, out=grad_block)
+
+
+def lean_epoch(arch, data, theta, grad, head, step, order, logits, outputs,
+               add_penalty):
+    """``batch_size=1`` over precomputed patches: the fewest NumPy calls.
+
+    One update per image, in ``order``: forward, the head's gradient, backward
+    and ``step()`` (the optimiser's update of ``theta`` from ``grad``), with
+    ``add_penalty(weight)`` before it when there is a penalty. With one
+    float64 output the sample's output and delta are Python floats (the
+    formula of scipy's ``expit``), which saves half a dozen calls per update.
+    Writes each image's logits and outputs (for the epoch's loss).
+    """
+    F, L, n_out = arch.n_filters, arch.n_pixels, arch.n_outputs
+    dtype = theta.dtype
+    block, intercept, coef = arch.views(theta)
+    grad_block, grad_intercept, grad_coef = arch.views(grad)
+    # One image's (K1, L) patch matrix contiguous: per-call cost is all that
+    # counts in GEMMs this small.
+    if data.lean_patches is None:
+        data.lean_patches = np.ascontiguousarray(data.patches.transpose(1, 0, 2))
+    patches = data.lean_patches
+    act = np.empty((F, L), dtype)
+    act_flat = act.reshape(-1)
+    sq = np.empty(F * L, dtype)
+    grad_pre = np.empty((F, L), dtype)
+    grad_pre_flat = grad_pre.reshape(-1)
+    hidden_grad = np.empty(F * L, dtype)
+    coef_flat = coef.reshape(-1)
+    grad_coef_flat = grad_coef.reshape(-1)
+    targets, weights = data.targets, data.sample_weight
+    dot, mul, sub, tanh = np.dot, np.multiply, np.subtract, np.tanh
+    scalar = n_out == 1 and dtype == np.float64
+    sequence = range(patches.shape[0]) if order is None else order.tolist()
+    if scalar:
+        target_list = targets[:, 0].tolist()
+        delta_of = head.scalar_gradient
+        exp = math.exp
+        logits_flat, outputs_flat = logits.reshape(-1), outputs.reshape(-1)
+    for i in sequence:
+        p = patches[i]
+        dot(block, p, out=act)
+        tanh(act, out=act)
+        if scalar:
+            z = float(dot(act_flat, coef_flat))
+            if intercept is not None:
+                z += float(intercept[0])
+            try:
+                s = 1.0 / (1.0 + exp(-z))
+            except OverflowError:  # exp(-z) overflows to inf: expit gives 0
+                s = 0.0
+            logits_flat[i], outputs_flat[i] = z, s
+            d = delta_of(s, target_list[i])
+            if grad_intercept is not None:
+                grad_intercept[0] = d
+            mul(act_flat, d, out=grad_coef_flat)
+            mul(coef_flat, d, out=hidden_grad)
+        else:
+            z = logits[i : i + 1]
+            dot(act_flat, coef, out=z[0])
+            if intercept is not None:
+                np.add(z, intercept, out=z)
+            a = head.activate(z, out=outputs[i : i + 1])
+            # One sample: its weight cancels in w / (w * ...).
+            delta = head.gradient(z, a, targets[i : i + 1], None, 1.0)[0]
+            if grad_intercept is not None:
+                np.copyto(grad_intercept, delta)
+            np.multiply.outer(act_flat, delta, out=grad_coef)
+            dot(coef, delta, out=hidden_grad)
+        mul(act_flat, act_flat, out=sq)
+        sub(1.0, sq, out=sq)
+        mul(hidden_grad, sq, out=grad_pre_flat)
+        dot(grad_pre, p.T, out=grad_block)
+        if add_penalty is not None:
+            add_penalty(1.0 if weights is None else weights[i])
+        step()

@@ -1,0 +1,367 @@
+"""The training loop: epochs, mini-batches, stopping rule, early stopping.
+
+:class:`TrainingState` is everything that carries over from one fit to the
+next (``warm_start``, ``partial_fit``): the optimiser, the shuffling
+generator, the samples seen and the loss and validation curves.
+:class:`Trainer` runs epochs over fixed data, from a flat parameter vector
+and a state, both its own copies: the estimator adopts them only once training
+has finished, so a failed fit leaves the model as it was. NumPy only, and the
+estimator's words for messages.
+"""
+
+import copy
+import math
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from ._kernels import (
+    ConvolutionOverflowError,
+    Workspace,
+    chunk_size,
+    forward,
+    lean_epoch,
+    one_blas_thread,
+    safe_input_magnitude,
+)
+from ._optimizers import optimizer_from_dict
+
+__all__ = ["Trainer", "TrainingState", "caller_stacklevel"]
+
+
+def caller_stacklevel():
+    """``stacklevel`` that points a warning at the first frame outside sktinycnn.
+
+    The warnings of fit are raised a varying depth below the user's call
+    (partial_fit, warm starts, scikit-learn's callback wrapper), so a fixed
+    stacklevel would point into this package or into scikit-learn.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    wrapper = os.path.join("sklearn", "callback", "")
+    # Level 1 is the function that calls warnings.warn (our caller's frame).
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(package)
+        or wrapper in frame.f_code.co_filename
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+@dataclass
+class TrainingState:
+    """What carries over between fits; fitted attributes are read from it."""
+
+    optimizer: object
+    rng: np.random.RandomState
+    t: float = 0
+    loss_curve: list = field(default_factory=list)
+    best_loss: float = np.inf
+    no_improvement_count: int = 0
+    validation_scores: list = field(default_factory=list)
+    validation_loss_curve: list = field(default_factory=list)
+    best_validation_score: float = -np.inf
+
+    def to_dict(self):
+        """The state as plain containers, arrays and numbers (for pickles)."""
+        state = {name: copy.deepcopy(value) for name, value in vars(self).items()}
+        state["optimizer"] = self.optimizer.to_dict()
+        return state
+
+    @classmethod
+    def from_dict(cls, state):
+        """A fresh, independent state from :meth:`to_dict`'s."""
+        state = copy.deepcopy(state)
+        state["optimizer"] = optimizer_from_dict(state["optimizer"])
+        return cls(**state)
+
+    def fitted_attributes(self, n_iter, early_stopping):
+        """The public training attributes (MLPRegressor's names)."""
+        return {
+            "n_iter_": int(n_iter),
+            "t_": self.t,
+            "loss_curve_": list(self.loss_curve),
+            "loss_": self.loss_curve[-1] if self.loss_curve else None,
+            "best_loss_": None if early_stopping else float(self.best_loss),
+            "validation_scores_": (
+                list(self.validation_scores) if early_stopping else None
+            ),
+            "validation_loss_curve_": (
+                list(self.validation_loss_curve) if early_stopping else None
+            ),
+            "best_validation_score_": (
+                float(self.best_validation_score) if early_stopping else None
+            ),
+        }
+
+
+class Trainer:
+    """Epochs of mini-batch training of one network on fixed data.
+
+    Parameters
+    ----------
+    arch : Architecture
+        The network.
+    head : object
+        The output head (activation, loss and its gradient).
+    data : TrainingData
+        Images, patches, targets (encoded for the head) and weights.
+    estimator : estimator
+        Read for its training hyperparameters (``batch_size`` already
+        resolved below), never written.
+    batch_size : int
+        Samples per update.
+    validation : callable or None
+        ``validation(theta) -> (score, loss)`` on held-out data, for early
+        stopping.
+    hooks : object
+        ``begin_epoch()`` and ``end_epoch(theta) -> bool`` (stop) of the
+        callbacks.
+    """
+
+    def __init__(self, arch, head, data, estimator, *, batch_size, validation,
+                 hooks):
+        self.arch, self.head, self.data = arch, head, data
+        self.params = estimator.get_params(deep=False)
+        self.batch_size = batch_size
+        self.validation, self.hooks = validation, hooks
+        dtype = data.dtype
+        n = data.images.shape[0]
+        self.lean = (
+            batch_size == 1 and data.patches is not None and arch.pooling is None
+        )
+        self.logits = np.empty((n, arch.n_outputs), dtype)
+        self.outputs = np.empty((n, arch.n_outputs), dtype)
+        self.grad = np.zeros(arch.size, dtype)
+        self.chunk_grad = np.zeros(arch.size, dtype)
+        self.penalty_mask = arch.penalty_mask(dtype)
+        self.scratch = np.zeros(arch.size, dtype)
+        self.chunk = chunk_size(arch, dtype, batch_size)
+        self.workspace = None if self.lean else Workspace(arch, dtype, self.chunk)
+        self.total_weight = (
+            n if data.sample_weight is None else float(data.sample_weight.sum())
+        )
+
+    # --------------------------------------------------------------- batches
+
+    def _add_penalty(self, theta, weight_sum):
+        """Add the L2 penalty's gradient; accumulate its loss times the weight."""
+        alpha = self.params["alpha"]
+        masked = np.multiply(theta, self.penalty_mask, out=self.scratch)
+        self.penalty_sum += 0.5 * alpha * float(np.dot(masked, masked))
+        np.multiply(masked, alpha / weight_sum, out=masked)
+        np.add(self.grad, masked, out=self.grad)
+
+    def _batched_epoch(self, theta, optimizer, order):
+        data, head, ws = self.data, self.head, self.workspace
+        n = data.images.shape[0]
+        weights = data.sample_weight
+        alpha = self.params["alpha"]
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            weight_sum = (
+                stop - start if weights is None else float(
+                    weights[start:stop].sum() if order is None
+                    else weights[order[start:stop]].sum()
+                )
+            )
+            # Chunks in a fixed order, each writing its own gradient, summed
+            # in that order.
+            for k, c0 in enumerate(range(start, stop, self.chunk)):
+                c1 = min(c0 + self.chunk, stop)
+                idx = slice(c0, c1) if order is None else order[c0:c1]
+                patches = ws.chunk_patches(data, idx, c1 - c0)
+                ws.gradient(
+                    theta, patches, data.targets[idx],
+                    None if weights is None else weights[idx], weight_sum, head,
+                    self.grad if k == 0 else self.chunk_grad,
+                    self.logits[c0:c1], self.outputs[c0:c1],
+                )
+                if k:
+                    np.add(self.grad, self.chunk_grad, out=self.grad)
+            if alpha:
+                self._add_penalty(theta, weight_sum)
+            optimizer.step(theta, self.grad)
+
+    def _epoch(self, theta, optimizer, order):
+        """One epoch in place; returns its loss (per unit of weight)."""
+        self.penalty_sum = 0.0
+        data = self.data
+        if self.lean:
+            alpha = self.params["alpha"]
+            lean_epoch(
+                self.arch, data, theta, self.grad, self.head,
+                lambda: optimizer.step(theta, self.grad), order, self.logits,
+                self.outputs,
+                (lambda w: self._add_penalty(theta, w)) if alpha else None,
+            )
+            targets, weights = data.targets, data.sample_weight
+        else:
+            with one_blas_thread():
+                self._batched_epoch(theta, optimizer, order)
+            # The batched loop writes outputs in visiting order.
+            targets, weights = data.targets, data.sample_weight
+            if order is not None:
+                targets = targets[order]
+                weights = None if weights is None else weights[order]
+        loss = self.head.loss_sum(self.logits, self.outputs, targets, weights)
+        return (loss + self.penalty_sum) / self.total_weight
+
+    # ---------------------------------------------------------------- checks
+
+    def _pre_activations_finite(self, theta):
+        """Whether the convolution of every training image is finite."""
+        block = self.arch.views(theta)[0]
+        if self.data.x_max() <= safe_input_magnitude(
+            block, self.arch.n_kernel, theta.dtype
+        ):
+            return True
+        try:
+            forward(self.arch, theta, self.data.images)
+        except ConvolutionOverflowError:
+            return False
+        return True
+
+    # ---------------------------------------------------------------- epochs
+
+    def run(self, theta, state, *, incremental):
+        """Train ``theta`` (in place) from ``state`` (updated in place).
+
+        Returns
+        -------
+        theta : ndarray
+            The trained parameters (the best epoch's with early stopping).
+        n_iter : int
+            Epochs run.
+        """
+        p = self.params
+        optimizer = state.optimizer
+        if not self._pre_activations_finite(theta):
+            hint = " or fit in float64" if theta.dtype == np.float32 else ""
+            raise ConvolutionOverflowError(
+                "X is so large that the convolution overflows "
+                f"{theta.dtype.name}, and training could only saturate the "
+                f"network: scale the inputs (e.g. StandardScaler){hint}."
+            )
+        n = self.data.images.shape[0]
+        n_epochs = 1 if incremental else p["max_iter"]
+        best_theta, n_iter, in_epoch = None, 0, False
+        saved_theta = theta.copy()
+        saved_optimizer = optimizer.copy()
+        zeros = np.zeros_like(theta)
+        try:
+            for _ in range(n_epochs):
+                self.hooks.begin_epoch()
+                np.copyto(saved_theta, theta)
+                saved_optimizer.load(optimizer)
+                order = state.rng.permutation(n) if p["shuffle"] else None
+                in_epoch = True
+                loss = self._epoch(theta, optimizer, order)
+                # theta . 0 is NaN unless every value is finite: one BLAS call.
+                if not (
+                    math.isfinite(loss)
+                    and math.isfinite(float(np.dot(theta, zeros)))
+                    and self._pre_activations_finite(theta)
+                ):
+                    raise ValueError(
+                        f"Training diverged at epoch {n_iter + 1}: the loss, the "
+                        "weights or the convolution are no longer finite. Lower "
+                        "learning_rate (or kernel_scale), or scale the inputs "
+                        "(e.g. StandardScaler). The model was left as it was "
+                        "before this call."
+                    )
+                n_iter, in_epoch = n_iter + 1, False
+                # t_ counts samples seen, weighted: a weighted fit schedules
+                # like a fit on rows repeated by their weights.
+                state.t += self.total_weight
+                state.loss_curve.append(float(loss))
+                early = self.validation is not None
+                if early and self._record_validation(theta, state):
+                    best_theta = theta.copy()
+                if p["verbose"]:
+                    print(f"Iteration {n_iter}, loss = {loss:.8f}")
+                    if early:
+                        print(f"Validation score: {state.validation_scores[-1]:f}")
+                    sys.stdout.flush()
+                if p["solver"] == "sgd":
+                    optimizer.end_epoch(
+                        p["learning_rate_schedule"], state.t, p["power_t"]
+                    )
+                stop = self._stopping_rule(state, optimizer, early)
+                # A callback may ask to stop (e.g. a monitored score is good
+                # enough): that ends training like the stopping rule does.
+                stop |= self.hooks.end_epoch(theta)
+                if stop or incremental:
+                    break
+            else:
+                if not incremental:
+                    warnings.warn(
+                        f"Stochastic Optimizer: Maximum iterations ({p['max_iter']})"
+                        " reached and the optimization hasn't converged yet.",
+                        ConvergenceWarning,
+                        stacklevel=caller_stacklevel(),
+                    )
+        except KeyboardInterrupt:
+            if n_iter == 0:
+                raise
+            if in_epoch:  # keep the last finished epoch
+                np.copyto(theta, saved_theta)
+                optimizer.load(saved_optimizer)
+            warnings.warn(
+                "Training interrupted by user.",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
+        if best_theta is not None:
+            # Early stopping keeps the weights of the best validation epoch.
+            theta = best_theta
+        return theta, n_iter
+
+    def _record_validation(self, theta, state):
+        score, loss = self.validation(theta)
+        state.validation_loss_curve.append(float(loss))
+        state.validation_scores.append(float(score))
+        improved = score > state.best_validation_score
+        if score < state.best_validation_score + self.params["tol"]:
+            state.no_improvement_count += 1
+        else:
+            state.no_improvement_count = 0
+        if improved:
+            state.best_validation_score = float(score)
+        return improved
+
+    def _stopping_rule(self, state, optimizer, early_stopping):
+        p = self.params
+        tol = p["tol"]
+        if not early_stopping:
+            loss = state.loss_curve[-1]
+            if loss > state.best_loss - tol:
+                state.no_improvement_count += 1
+            else:
+                state.no_improvement_count = 0
+            state.best_loss = min(state.best_loss, loss)
+        if state.no_improvement_count <= p["n_iter_no_change"]:
+            return False
+        what = "Validation score" if early_stopping else "Training loss"
+        message = (
+            f"{what} did not improve more than tol={tol:f} for "
+            f"{p['n_iter_no_change']} consecutive epochs."
+        )
+        stop = optimizer.on_plateau(p["learning_rate_schedule"])
+        if p["verbose"]:
+            if stop and p["learning_rate_schedule"] == "adaptive" and (
+                p["solver"] == "sgd"
+            ):
+                print(message + " Learning rate too small. Stopping.")
+            elif stop:
+                print(message + " Stopping.")
+            else:
+                rate = optimizer.learning_rate
+                print(message + f" Setting learning rate to {rate:f}")
+        if not stop:
+            state.no_improvement_count = 0
+        return stop
