@@ -282,7 +282,7 @@ def run_check_suite(models, n_seeds):
 def _progress(record):
     score = record.get("r2", record.get("accuracy", float("nan")))
     print(
-        f"  {record['task']:<16} split {record['split']} {record['model'][:60]:<60}"
+        f"  {record['task']:<16} split {record['split']} {record['model']:<60}"
         f" score {score:7.3f} time {record.get('fit_time', float('nan')):6.2f}s"
         f" iter {record.get('n_iter', -1):4d}"
         f"{' CW' if record.get('convergence_warning') else ''}"
