@@ -4,11 +4,11 @@ The cluster has two worker processes on 127.0.0.1, no dashboard; every test
 has a timeout (pytest-timeout, SIGALRM), so that a worker that cannot run the
 tasks fails the test instead of hanging the suite, and the ``with`` blocks
 still close the cluster. The oracle for the grid search is the same search
-with loky, which ``test_parallel.py`` checks against the serial run.
+(``oracles.grid_search``) with loky, which ``test_parallel.py`` checks against
+the serial run.
 """
 
 import os
-import warnings
 
 import dask.array as da
 import joblib
@@ -16,11 +16,15 @@ import psutil
 import pytest
 from distributed import Client, LocalCluster
 from numpy.testing import assert_allclose
+from oracles import (
+    assert_same_cv_results,
+    fit_pids,
+    fit_quietly,
+    grid_search,
+    process_id,
+)
 from sklearn.base import clone
-from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import GridSearchCV, KFold
-from test_parallel import assert_same_values
 
 from sktinycnn import TinyConvRegressor
 from sktinycnn.streaming import fit_chunks
@@ -41,77 +45,43 @@ CLUSTER = dict(
 
 
 @pytest.fixture(scope="module")
-def digits():
-    X, digit = load_digits(return_X_y=True)
-    return X[:450] / 16, digit[:450] / 9
-
-
-@pytest.fixture(scope="module")
 def client():
     with LocalCluster(**CLUSTER) as cluster, Client(cluster) as client:
         yield client
 
 
-def process_id(estimator, X, y):
-    """Scorer: the process it runs in."""
-    return float(os.getpid())
-
-
 def _search(n_jobs):
-    return GridSearchCV(
-        TinyConvRegressor(n_filters=4, kernel_size=3, max_iter=8, random_state=0),
-        {"learning_rate": [0.01, 0.05], "kernel_scale": [None, 0.5]},
-        cv=KFold(3, shuffle=True, random_state=0),
-        scoring={"r2": "r2", "pid": process_id},
-        refit="r2",
-        n_jobs=n_jobs,
-        error_score="raise",  # a failed fit must fail the test, not score NaN
+    # Scored on R² and on the process each fit ran in; refit on R².
+    return grid_search(
+        n_jobs, scoring={"r2": "r2", "pid": process_id}, refit="r2"
     )
 
 
-def _fit_quietly(search, X, y):
-    # scikit-learn passes warning filters on to loky and dask workers alike.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        return search.fit(X, y)
-
-
-def _pids(search):
-    return {
-        int(pid)
-        for split in range(3)
-        for pid in search.cv_results_[f"split{split}_test_pid"]
-    }
-
-
-def test_grid_search_on_dask_equals_loky(client, digits):
-    X, y = digits
+def test_grid_search_on_dask_equals_loky(client, search_digits):
+    # scikit-learn hands fit_quietly's filter on to dask workers as to loky's.
+    X, y = search_digits
     worker_pids = set(client.run(os.getpid).values())
     with joblib.parallel_config(backend="dask"):
-        on_dask = _fit_quietly(_search(n_jobs=-1), X, y)
+        on_dask = fit_quietly(_search(n_jobs=-1), X, y)
     with joblib.parallel_config(backend="loky"):
-        on_loky = _fit_quietly(_search(n_jobs=2), X, y)
+        on_loky = fit_quietly(_search(n_jobs=2), X, y)
 
     # The fits ran on the cluster's workers (the scheduler decides which: not
     # necessarily both), not in this process.
     assert len(worker_pids) == 2
-    assert _pids(on_dask) <= worker_pids
-    for key in on_loky.cv_results_:
-        if key.endswith("_time") or "_pid" in key:
-            continue
-        if key == "params":
-            assert on_dask.cv_results_[key] == on_loky.cv_results_[key]
-        else:
-            assert_same_values(on_dask.cv_results_[key], on_loky.cv_results_[key], key)
+    assert fit_pids(on_dask) <= worker_pids
+    assert_same_cv_results(on_dask.cv_results_, on_loky.cv_results_, skip=["_pid"])
     assert len(set(on_loky.cv_results_["mean_test_r2"])) == 4
     assert_allclose(
         on_dask.best_estimator_.coef_, on_loky.best_estimator_.coef_, rtol=1e-12
     )
 
 
-def test_fit_chunks_over_dask_array_on_the_cluster_equals_fit(client, digits):
+def test_fit_chunks_over_dask_array_on_the_cluster_equals_fit(
+    client, search_digits
+):
     # The chunks are computed on the workers and pulled one at a time.
-    X, y = digits
+    X, y = search_digits
     X_dask = client.persist(da.from_array(X, chunks=(150, X.shape[1])))
     y_dask = client.persist(da.from_array(y, chunks=150))
     estimator = TinyConvRegressor(
@@ -142,18 +112,20 @@ def test_local_cluster_leaves_no_process_behind():
             assert "multiprocessing.resource_tracker" in " ".join(child.cmdline())
 
 
-def test_progress_bar_on_the_local_cluster(client, digits, capsys, monkeypatch):
+def test_progress_bar_on_the_local_cluster(
+    client, search_digits, capsys, monkeypatch
+):
     # Workers on this machine reach the client's local socket: the bars are the
     # same as with loky, one per (candidate, split) fit, drawn in this process.
     from sklearn.callback import ProgressBar  # scikit-learn >= 1.9
 
     monkeypatch.setenv("COLUMNS", "200")  # rich's width: no truncated lines
-    X, y = digits
+    X, y = search_digits
     search = _search(n_jobs=-1).set_callbacks(ProgressBar(max_propagation_depth=None))
     with joblib.parallel_config(backend="dask"):
-        _fit_quietly(search, X, y)
+        fit_quietly(search, X, y)
 
-    assert _pids(search) <= set(client.run(os.getpid).values())
+    assert fit_pids(search) <= set(client.run(os.getpid).values())
     lines = capsys.readouterr().out.splitlines()
     fits = [line for line in lines if "candidate-split-evaluation" in line]
     assert len(fits) == 4 * 3

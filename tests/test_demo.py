@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sktinycnn.datasets import tutorial_reference
+from sktinycnn.datasets import load_tutorial
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,15 +37,15 @@ def _row(output, name):
     return tuple(float(v) for v in match.groups())
 
 
-def test_demo_prints_tutorial_table_beside_reference(demo_output):
-    reference = tutorial_reference()
+def test_demo_prints_tutorial_table_beside_reference(demo_output, reference):
+    _, targets = load_tutorial()
     theirs, ours, diff = _row(demo_output, "cost before training")
     assert theirs == pytest.approx(reference["cost_before_training"], abs=1e-14)
     assert ours == pytest.approx(theirs, abs=1e-12) and diff < 1e-12
     theirs, ours, diff = _row(demo_output, "cost after training")
     assert theirs == pytest.approx(reference["cost_after_training"], abs=1e-14)
     assert ours == pytest.approx(theirs, abs=1e-12)
-    for i, target in enumerate([0.53, 0.77, 0.88, 1.1]):
+    for i, target in enumerate(targets):
         theirs, ours, _ = _row(demo_output, f"output x{i + 1} after (target {target})")
         assert theirs == pytest.approx(reference["final_output"][i], abs=1e-14)
         assert ours == pytest.approx(theirs, abs=1e-12)

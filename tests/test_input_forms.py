@@ -17,10 +17,8 @@ from sktinycnn import TinyConvRegressor
 N_SAMPLES, CHANNELS, HEIGHT, WIDTH = 30, 2, 4, 5
 N_FEATURES = CHANNELS * HEIGHT * WIDTH
 
-pytestmark = pytest.mark.filterwarnings(
-    # Short fits (max_iter=5) keep the suite fast; not converging is expected.
-    "ignore::sklearn.exceptions.ConvergenceWarning"
-)
+# Short fits (max_iter=5) keep the suite fast; not converging is expected.
+pytestmark = pytest.mark.usefixtures("converge_quietly")
 
 
 def _model(**params):

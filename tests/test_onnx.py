@@ -18,8 +18,7 @@ import onnxruntime as ort
 import pytest
 import skl2onnx
 from onnx.reference import ReferenceEvaluator
-from scipy.signal import convolve2d
-from scipy.special import expit
+from oracles import scipy_predict, tutorial_model
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import Ridge
@@ -142,26 +141,6 @@ def test_onnxruntime_matches_predict(
         _assert_matches(y_onnx, model.predict(batch), model, RTOL[dtype])
 
 
-def _images_reference(model, images):
-    """The network from its fitted attributes, with scipy's convolve2d."""
-    n, c = images.shape[:2]
-    maps = np.array(
-        [
-            [
-                sum(
-                    convolve2d(images[i, ch], model.kernels_[f, ch], model.padding)
-                    for ch in range(c)
-                )
-                + model.kernel_intercepts_[f]
-                for f in range(model.kernels_.shape[0])
-            ]
-            for i in range(n)
-        ]
-    )
-    s = expit(np.tanh(maps).reshape(n, -1) @ model.coef_ + model.intercept_)
-    return model.target_offset_ + model.target_scale_ * s
-
-
 @pytest.mark.parametrize("conv", ["conv", "unfold"])
 @pytest.mark.parametrize("kernel_size", [1, 2, 3, (2, 3), (3, 2)])
 @pytest.mark.parametrize("padding", ["valid", "same"])
@@ -188,8 +167,7 @@ def test_both_convolution_forms_match_scipy(conv, kernel_size, padding):
         y_onnx = ReferenceEvaluator(onx).run(None, {"X": X_test})[0]
     else:
         y_onnx = _run(onx, X_test)
-    reference = _images_reference(model, X_test.reshape(7, 2, *IMAGE_HW))
-    _assert_matches(y_onnx, reference, model, 1e-10)
+    _assert_matches(y_onnx, scipy_predict(model, X_test), model, 1e-10)
 
 
 def test_float32_model_unfolded_form():
@@ -315,16 +293,7 @@ def test_tutorial_configuration():
     rng = np.random.RandomState(7)
     X = rng.rand(N_TRAIN, 9)
     y = 0.1 + 0.8 * X.mean(axis=1)
-    model = _fit(
-        TinyConvRegressor(
-            image_shape=(3, 3), kernel_size=2, kernel_scale=4.0, learning_rate=0.7,
-            solver="sgd", momentum=0.0, batch_size=1, shuffle=False, alpha=0.0,
-            fit_intercept=False, scale_target=False, max_iter=MAX_ITER,
-            random_state=598765,
-        ),
-        X,
-        y,
-    )
+    model = _fit(tutorial_model(max_iter=MAX_ITER), X, y)
     onx = to_onnx(model)
     onnx.checker.check_model(onx, full_check=True)
     np.testing.assert_allclose(_run(onx, X).ravel(), model.predict(X), rtol=1e-10)

@@ -7,78 +7,28 @@ the worker process right after the candidate's fit.
 """
 
 import os
-import warnings
 
 import joblib
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import GridSearchCV, KFold
+from oracles import (
+    assert_same_cv_results,
+    fit_pids,
+    fit_quietly,
+    grid_search,
+    process_id,
+)
 from threadpoolctl import threadpool_info
 
-from sktinycnn import TinyConvRegressor
 
-GRID = {"learning_rate": [0.01, 0.05], "kernel_scale": [None, 0.5]}
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, digit = load_digits(return_X_y=True)
-    return X[:450] / 16, digit[:450] / 9
-
-
-def _search(n_jobs, **kwargs):
-    return GridSearchCV(
-        TinyConvRegressor(n_filters=4, kernel_size=3, max_iter=8, random_state=0),
-        GRID,
-        cv=KFold(3, shuffle=True, random_state=0),
-        n_jobs=n_jobs,
-        error_score="raise",  # a failed fit must fail the test, not score NaN
-        **kwargs,
-    )
-
-
-def _fit_quietly(search, X, y):
-    # scikit-learn passes warning filters on to the workers: this one is
-    # honoured there too (max_iter=8 is meant to stop before convergence).
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        return search.fit(X, y)
-
-
-def assert_same_cv_results(a, b):
-    """Every entry of ``cv_results_`` equal to rounding, but the timings.
-
-    The fits run in other processes, whose arrays may be aligned differently
-    in memory, and SIMD kernels may round differently then.
-    """
-    assert a.keys() == b.keys()
-    for key in a:
-        if key.endswith("_time"):
-            continue
-        left, right = a[key], b[key]
-        if key == "params":
-            assert left == right
-        else:
-            assert_same_values(left, right, key)
-
-
-def assert_same_values(left, right, key):
-    """Floats to a relative 1e-12, anything else (parameter columns) exactly."""
-    left, right = np.asarray(left), np.asarray(right)
-    if left.dtype.kind == "f":
-        assert_allclose(left, right, rtol=1e-12, err_msg=key)
-    else:
-        assert_array_equal(left, right, err_msg=key)
-
-
-def test_grid_search_loky_equals_serial(digits):
-    X, y = digits
-    serial = _fit_quietly(_search(n_jobs=1), X, y)
+def test_grid_search_loky_equals_serial(search_digits):
+    # max_iter=8 is meant to stop before convergence: fit_quietly's filter is
+    # handed on to the workers and honoured there too.
+    X, y = search_digits
+    serial = fit_quietly(grid_search(n_jobs=1), X, y)
     with joblib.parallel_config(backend="loky"):
-        parallel = _fit_quietly(_search(n_jobs=2), X, y)
+        parallel = fit_quietly(grid_search(n_jobs=2), X, y)
 
     assert_same_cv_results(serial.cv_results_, parallel.cv_results_)
     assert np.all(np.isfinite(serial.cv_results_["mean_test_score"]))
@@ -97,48 +47,39 @@ def blas_threads(estimator, X, y):
     return float(max(pools))
 
 
-def process_id(estimator, X, y):
-    """Scorer: the process it runs in."""
-    return float(os.getpid())
-
-
-def _worker_readings(digits, **config):
-    X, y = digits
-    search = _search(
+def _worker_readings(search_digits, **config):
+    X, y = search_digits
+    search = grid_search(
         n_jobs=2, scoring={"blas": blas_threads, "pid": process_id}, refit=False
     )
     with joblib.parallel_config(backend="loky", **config):
-        _fit_quietly(search, X, y)
-    blas = np.asarray(search.cv_results_["mean_test_blas"])
-    pids = {
-        int(pid)
-        for split in range(3)
-        for pid in search.cv_results_[f"split{split}_test_pid"]
-    }
-    return blas, pids
+        fit_quietly(search, X, y)
+    return np.asarray(search.cv_results_["mean_test_blas"]), fit_pids(search)
 
 
 @pytest.mark.parametrize("inner_max_num_threads", [1, 2])
-def test_loky_workers_use_the_configured_blas_threads(digits, inner_max_num_threads):
+def test_loky_workers_use_the_configured_blas_threads(
+    search_digits, inner_max_num_threads
+):
     # joblib.parallel_config(inner_max_num_threads=k) caps BLAS (and OpenMP)
     # pools in each loky worker; k=2 shows the reading follows the setting.
     blas, pids = _worker_readings(
-        digits, inner_max_num_threads=inner_max_num_threads
+        search_digits, inner_max_num_threads=inner_max_num_threads
     )
     assert os.getpid() not in pids  # measured in the workers, not here
     assert_array_equal(blas, inner_max_num_threads)
 
 
-def test_loky_workers_do_not_oversubscribe_by_default(digits):
+def test_loky_workers_do_not_oversubscribe_by_default(search_digits):
     # Without a setting, loky gives each of n_jobs workers cpu_count // n_jobs
     # BLAS threads, so that workers times threads stay within the cores.
-    blas, pids = _worker_readings(digits)
+    blas, pids = _worker_readings(search_digits)
     assert os.getpid() not in pids
     assert_array_equal(blas, max(1, joblib.cpu_count() // 2))
 
 
 def test_progress_bar_shows_every_fit_run_in_loky_workers(
-    digits, capsys, monkeypatch
+    search_digits, capsys, monkeypatch
 ):
     # scikit-learn's ProgressBar on the search propagates to each candidate's
     # TinyConvRegressor; the workers report back to this process, which draws
@@ -146,10 +87,12 @@ def test_progress_bar_shows_every_fit_run_in_loky_workers(
     from sklearn.callback import ProgressBar  # scikit-learn >= 1.9
 
     monkeypatch.setenv("COLUMNS", "200")  # rich's width: no truncated lines
-    X, y = digits
-    search = _search(n_jobs=2).set_callbacks(ProgressBar(max_propagation_depth=None))
+    X, y = search_digits
+    search = grid_search(n_jobs=2).set_callbacks(
+        ProgressBar(max_propagation_depth=None)
+    )
     with joblib.parallel_config(backend="loky"):
-        _fit_quietly(search, X, y)
+        fit_quietly(search, X, y)
 
     lines = capsys.readouterr().out.splitlines()
     fits = [line for line in lines if "candidate-split-evaluation" in line]

@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
-from scipy.signal import convolve2d
+from oracles import scipy_feature_maps
 from sklearn.exceptions import NotFittedError
 
 from sktinycnn import TinyConvRegressor
@@ -37,21 +37,6 @@ def two_channel_model():
     model = TinyConvRegressor(n_filters=3, kernel_size=(2, 3), tol=1e-3,
                               random_state=0)
     return model.fit(X, y), X
-
-
-def _reference_maps(model, images):
-    """tanh(sum_c convolve2d(x_c, k_fc, 'valid') + b_f), with SciPy as oracle."""
-    return np.stack([
-        np.stack([
-            np.tanh(
-                sum(convolve2d(x[c], kernel[c], "valid") for c in range(x.shape[0]))
-                + bias
-            )
-            for kernel, bias in zip(model.kernels_, model.kernel_intercepts_,
-                                    strict=True)
-        ])
-        for x in images
-    ])
 
 
 @pytest.mark.parametrize("flip", [False, True])
@@ -99,7 +84,9 @@ def test_feature_maps_display_matches_scipy(two_channel_model):
         model, X[:4], labels=["a", "b", "c", "d"]
     )
     assert display.axes_.shape == display.images_.shape == (4, 1 + 3)
-    expected = _reference_maps(model, X[:4])
+    expected = scipy_feature_maps(
+        X[:4], model.kernels_, model.kernel_intercepts_, "valid"
+    )
     for i in range(4):
         image = np.asarray(display.images_[i, 0].get_array())
         np.testing.assert_allclose(image, X[i].mean(axis=0))

@@ -29,9 +29,9 @@ import re
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from _strict_warnings import StrictWarnings
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from oracles import StrictWarnings
 
 from sktinycnn import TinyConvRegressor
 
