@@ -29,8 +29,10 @@ ALLOWED = {
     "_classifier": {"_base", "_constraints", "_heads"},
     "datasets": set(),
     "streaming": {"_target_scaling"},
-    "onnx": {"__init__", "_images", "_regressor", "_classifier"},
-    "plotting": {"__init__", "_regressor", "_classifier"},
+    "onnx": {"__init__", "_onnx_graph", "_regressor", "_classifier"},
+    "_onnx_graph": {"_images"},
+    "plotting": {"_plot_tools"},
+    "_plot_tools": set(),
     "__main__": {"__init__", "datasets", "plotting", "_network"},
 }
 
