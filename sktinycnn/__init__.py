@@ -5,7 +5,7 @@ tanh -> flatten -> dense -> logistic sigmoid), trained by gradient descent,
 as :class:`TinyConvRegressor`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 from ._regressor import TinyConvRegressor
 
