@@ -65,17 +65,18 @@ class TinyConvClassifier(ClassifierMixin, BaseTinyConv):
         ``(channels, height, width)``; ``None`` is the most square ``h x w``
         with ``h * w = n_features`` and ``h <= w``. Ignored for 3-D and 4-D
         ``X``, which are images already.
-    n_filters : int, default=8
+    n_filters : int, default=16
         Number of convolution kernels (feature maps).
-    kernel_size : int or tuple of int, default=5
+    kernel_size : int or tuple of int, default=3
         Kernel height and width, clipped to the image with ``"valid"``.
     padding : {"valid", "same"}, default="valid"
         ``"valid"``: only full overlaps; ``"same"``: maps as large as the
         image, exactly as ``convolve2d(..., "same")``.
-    pooling : {None, "max", "avg"}, default=None
+    pooling : {None, "max", "avg"}, default="max"
         Pooling after the tanh over non-overlapping ``pool_size`` windows
         (see :class:`TinyConvRegressor`); pooling makes the network tolerant
-        of where a pattern is in the image.
+        of where a pattern is in the image. ``None`` is the tutorial's
+        network.
     pool_size : int, tuple of int or "global", default=2
         Pooling window, clipped to the maps; ``"global"`` pools each whole
         map to one value. Ignored without ``pooling``.
@@ -91,11 +92,12 @@ class TinyConvClassifier(ClassifierMixin, BaseTinyConv):
         W_c)`` from the sample weights of the rows given to ``fit`` (``W_c``
         of class ``c``, ``W`` of all, ``k`` classes present). With a
         multilabel ``y`` only ``"balanced"`` is accepted (each label balanced
-        over 0 and 1, multiplied over the labels); ``partial_fit`` refuses
-        ``"balanced"`` (one batch does not know the class frequencies).
+        over 0 and 1, multiplied over the labels). ``partial_fit`` balances
+        each batch on its own frequencies: for weights over a whole stream,
+        pass a dict from ``compute_class_weight``.
     solver : {"sgd", "adam"}, default="adam"
         The optimiser (Adam's dense steps scaled as the regressor's).
-    learning_rate : float, default=0.01
+    learning_rate : float, default=0.02
         Initial step size (``learning_rate_init`` of MLPClassifier).
     learning_rate_schedule : {"constant", "invscaling", "adaptive"}, \
 default="constant"
@@ -233,16 +235,16 @@ default="constant"
         self,
         *,
         image_shape=None,
-        n_filters=8,
-        kernel_size=5,
+        n_filters=16,
+        kernel_size=3,
         padding="valid",
-        pooling=None,
+        pooling="max",
         pool_size=2,
         fit_intercept=True,
         kernel_scale=None,
         class_weight=None,
         solver="adam",
-        learning_rate=0.01,
+        learning_rate=0.02,
         learning_rate_schedule="constant",
         power_t=0.5,
         momentum=0.9,
@@ -379,14 +381,6 @@ default="constant"
                 targets = np.zeros((len(codes), len(classes_)), dtype)
                 targets[np.arange(len(codes)), codes] = 1
                 head = SoftmaxLogLoss()
-        if partial is not None and isinstance(self.class_weight, str):
-            raise ValueError(
-                "class_weight='balanced' is not supported for partial_fit: one "
-                "batch does not give the class frequencies. Compute them once "
-                "with sklearn.utils.class_weight.compute_class_weight('balanced',"
-                " classes=classes, y=y_all) and pass class_weight=dict(zip("
-                "classes, weights))."
-            )
         if not multilabel and partial is None:
             self._check_two_classes(codes, classes_, sample_weight)
         row_weight = class_weight_per_row(
