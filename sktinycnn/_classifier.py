@@ -131,7 +131,8 @@ default="constant"
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stratified by
         class, stop when its accuracy stops improving, and keep the weights
-        of the best epoch. The held-out rows are chosen by a seeded hash of
+        of the best epoch (of the last epoch within ``tol`` of the best
+        score: as good, and trained longer). The held-out rows are chosen by a seeded hash of
         their pixels, so identical rows fall on the same side and a row of
         weight 2 is held out exactly when two copies of it would be.
         ``partial_fit`` ignores it, as MLPClassifier's does.

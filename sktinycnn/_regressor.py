@@ -126,7 +126,9 @@ default="constant"
         Epochs without improvement before the stopping rule fires.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stop when its
-        R² stops improving, and keep the weights of the best epoch.
+        R² stops improving, and keep the weights of the best epoch (of the
+        last epoch within ``tol`` of the best score: as good, and trained
+        longer).
     validation_fraction : float, default=0.1
         Fraction of the training data held out with ``early_stopping``.
     shuffle : bool, default=True
