@@ -37,11 +37,7 @@ except ImportError:  # pragma: no cover - exercised on scikit-learn < 1.9
         return method
 
 
-__all__ = ["AUTO_BATCH_SIZE", "BaseTinyConv", "with_callbacks"]
-
-#: ``batch_size="auto"`` is ``min(AUTO_BATCH_SIZE, n_samples)`` (see
-#: docs/notes/defaults.md for the evidence).
-AUTO_BATCH_SIZE = 64
+__all__ = ["BaseTinyConv", "with_callbacks"]
 
 
 class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
@@ -51,6 +47,10 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
     keywords of ``validate_data`` for ``y``), ``_encode_targets`` (targets
     for its head, and the head), ``_validation_score`` and ``predict``.
     """
+
+    #: ``batch_size="auto"`` is ``min(_auto_batch_size, n_samples)``: each
+    #: estimator's by evidence (docs/notes/defaults.md).
+    _auto_batch_size = 200
 
     # ------------------------------------------------------------- inputs
 
@@ -309,7 +309,7 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":
-            return min(AUTO_BATCH_SIZE, n_samples)
+            return min(self._auto_batch_size, n_samples)
         if self.batch_size > n_samples:
             warnings.warn(
                 "Got `batch_size` larger than sample size. It is going to be "
@@ -321,25 +321,32 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
 
     def _split_validation(self, images, y, targets, sample_weight, rng):
         n_samples = images.shape[0]
-        n_val = int(np.ceil(self.validation_fraction * n_samples))
-        if n_val < 2 or n_samples - n_val < 1:
+        train_idx, val_idx = self._validation_indices(images, y, sample_weight, rng)
+        if len(val_idx) < 2 or len(train_idx) < 1:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' "
                 "or the size of your dataset: early_stopping with "
-                f"validation_fraction={self.validation_fraction} leaves {n_val} "
-                f"validation sample(s) of {n_samples}: at least 2 are needed "
-                "(and 1 to train on)."
+                f"validation_fraction={self.validation_fraction} holds out "
+                f"{len(val_idx)} of {n_samples} sample(s): at least 2 are "
+                "needed (and 1 to train on)."
             )
-        train_idx, val_idx = train_test_split(
-            np.arange(n_samples), test_size=n_val, random_state=rng,
-            stratify=self._stratify(y),
-        )
 
         def rows(idx):
             weights = None if sample_weight is None else sample_weight[idx]
             return images[idx], y[idx], targets[idx], weights
 
         return rows(train_idx), rows(val_idx)
+
+    def _validation_indices(self, images, y, sample_weight, rng):
+        """``(train, validation)`` row indices for early stopping."""
+        n_samples = images.shape[0]
+        n_val = int(np.ceil(self.validation_fraction * n_samples))
+        if n_val < 2 or n_samples - n_val < 1:  # too small: the caller says so
+            return np.arange(max(n_samples - n_val, 0)), np.arange(n_val)
+        return train_test_split(
+            np.arange(n_samples), test_size=n_val, random_state=rng,
+            stratify=self._stratify(y),
+        )
 
     def _stratify(self, y):
         return None
@@ -435,7 +442,7 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
         >>> from sktinycnn import TinyConvRegressor
         >>> X = np.random.RandomState(0).rand(20, 6, 7)
         >>> model = TinyConvRegressor(n_filters=2, kernel_size=2, pooling="max",
-        ...                           tol=1e-3, random_state=0)
+        ...                           pool_size=2, tol=1e-3, random_state=0)
         >>> model = model.fit(X, X.sum(axis=(1, 2)))
         >>> model.feature_maps(X).shape, model.pooled_maps(X).shape
         ((20, 2, 5, 6), (20, 2, 2, 3))

@@ -15,7 +15,6 @@ import numpy as np
 from scipy.special import expit
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
-from sklearn.utils.multiclass import unique_labels
 
 from ._base import BaseTinyConv, with_callbacks
 from ._constraints import (
@@ -30,9 +29,12 @@ from ._constraints import (
 from ._heads import SigmoidLogLoss, SoftmaxLogLoss, binary_log_proba
 from ._labels import (
     as_label_target,
+    check_classes,
+    check_two_classes,
     class_weight_per_row,
     content_keyed_split,
     encode_labels,
+    first_classes,
 )
 
 __all__ = ["TinyConvClassifier"]
@@ -132,9 +134,10 @@ default="constant"
         Hold out ``validation_fraction`` of the training data, stratified by
         class, stop when its accuracy stops improving, and keep the weights
         of the best epoch (of the last epoch within ``tol`` of the best
-        score: as good, and trained longer). The held-out rows are chosen by a seeded hash of
-        their pixels, so identical rows fall on the same side and a row of
-        weight 2 is held out exactly when two copies of it would be.
+        score: as good, and trained longer). The held-out rows are chosen by
+        a seeded hash of their pixels, so identical rows fall on the same side
+        and a row of weight 2 is held out exactly when two copies of it would
+        be.
         ``partial_fit`` ignores it, as MLPClassifier's does.
     validation_fraction : float, default=0.1
         Fraction of each class's weight held out with ``early_stopping``.
@@ -376,9 +379,11 @@ default="constant"
         partial = classes if isinstance(classes, _PartialFit) else None
         y, multilabel = as_label_target(y)
         if first_call:
-            classes_ = self._first_classes(y, multilabel, partial)
+            classes_ = first_classes(y, multilabel, partial)
         else:
-            classes_ = self._check_classes(y, multilabel, partial)
+            classes_ = check_classes(
+                self.classes_, self._multilabel, y, multilabel, partial
+            )
         if multilabel:
             codes = y
             targets = y.astype(dtype)
@@ -393,7 +398,7 @@ default="constant"
                 targets[np.arange(len(codes)), codes] = 1
                 head = SoftmaxLogLoss()
         if not multilabel and partial is None:
-            self._check_two_classes(codes, classes_, sample_weight)
+            check_two_classes(codes, classes_, sample_weight)
         row_weight = class_weight_per_row(
             self.class_weight, classes_, codes, sample_weight, multilabel
         )
@@ -413,86 +418,16 @@ default="constant"
         }
         return codes, targets, sample_weight, head, attributes
 
-    def _first_classes(self, y, multilabel, partial):
-        if partial is not None and partial.classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit.")
-        if multilabel:
-            classes_ = np.arange(y.shape[1])
-            if partial is not None and not np.array_equal(
-                unique_labels(partial.classes), classes_
-            ):
-                raise ValueError(
-                    "For a multilabel indicator y, classes must be the label "
-                    f"indices {classes_.tolist()}; got {partial.classes!r}."
-                )
-            return classes_
-        if partial is not None:
-            return unique_labels(partial.classes)
-        return unique_labels(y)
-
-    def _check_classes(self, y, multilabel, partial):
-        classes_ = self.classes_
-        if partial is not None and partial.classes is not None and not (
-            np.array_equal(unique_labels(partial.classes), classes_)
-        ):
-            raise ValueError(
-                f"`classes={partial.classes!r}` is not the same as on last call "
-                f"to partial_fit, was: {classes_!r}"
-            )
-        if multilabel != self._multilabel:
-            was = "a multilabel indicator" if self._multilabel else "labels"
-            raise ValueError(
-                f"This model was fitted on {was} y; got "
-                f"{'an indicator' if multilabel else 'labels'} now. Set "
-                "warm_start=False to refit."
-            )
-        if multilabel:
-            if y.shape[1] != len(classes_):
-                raise ValueError(
-                    f"y has {y.shape[1]} labels but the model was fitted on "
-                    f"{len(classes_)}."
-                )
-            return classes_
-        if partial is None and set(unique_labels(y)) != set(classes_):
-            raise ValueError(
-                "warm_start can only be used where `y` has the same classes as "
-                f"in the previous call to fit. Previously got {classes_}, `y` "
-                f"has {unique_labels(y)}"
-            )
-        return classes_
-
-    @staticmethod
-    def _check_two_classes(codes, classes_, sample_weight):
-        present = codes if sample_weight is None else codes[sample_weight > 0]
-        if len(np.unique(present)) < 2:
-            raise ValueError(
-                "TinyConvClassifier needs samples of at least 2 classes in the "
-                "data (rows of positive weight), but the data contains only "
-                f"one class: {classes_[present[0]]!r}."
-            )
-
     def _stratify(self, y):
         return None if y.ndim == 2 else y
 
-    def _split_validation(self, images, y, targets, sample_weight, rng):
-        train_idx, val_idx = content_keyed_split(
+    def _validation_indices(self, images, y, sample_weight, rng):
+        # By a seeded hash of each row's pixels: copies of an image fall on
+        # the same side, so a weight of 2 holds out what two copies would.
+        return content_keyed_split(
             images, self._stratify(y), sample_weight, self.validation_fraction,
             rng,
         )
-        if len(val_idx) < 2 or len(train_idx) < 1:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' "
-                "or the size of your dataset: early_stopping with "
-                f"validation_fraction={self.validation_fraction} holds out "
-                f"{len(val_idx)} of {images.shape[0]} sample(s): at least 2 are "
-                "needed (and 1 to train on)."
-            )
-
-        def rows(idx):
-            weights = None if sample_weight is None else sample_weight[idx]
-            return images[idx], y[idx], targets[idx], weights
-
-        return rows(train_idx), rows(val_idx)
 
     def _validation_score(self, y, outputs, sample_weight, target_attributes):
         return float(

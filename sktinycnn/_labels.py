@@ -20,9 +20,12 @@ from sklearn.utils.validation import column_or_1d
 
 __all__ = [
     "as_label_target",
+    "check_classes",
+    "check_two_classes",
     "class_weight_per_row",
     "content_keyed_split",
     "encode_labels",
+    "first_classes",
 ]
 
 
@@ -159,3 +162,63 @@ def content_keyed_split(images, groups, sample_weight, fraction, rng):
         take &= sorted_keys != last_key
         validation[order[take]] = True
     return np.flatnonzero(~validation), np.flatnonzero(validation)
+
+
+def first_classes(y, multilabel, partial):
+    """The classes of a first fit: of ``y``, or ``partial_fit``'s ``classes``."""
+    if partial is not None and partial.classes is None:
+        raise ValueError("classes must be passed on the first call to partial_fit.")
+    if multilabel:
+        classes_ = np.arange(y.shape[1])
+        if partial is not None and not np.array_equal(
+            unique_labels(partial.classes), classes_
+        ):
+            raise ValueError(
+                "For a multilabel indicator y, classes must be the label "
+                f"indices {classes_.tolist()}; got {partial.classes!r}."
+            )
+        return classes_
+    if partial is not None:
+        return unique_labels(partial.classes)
+    return unique_labels(y)
+
+def check_classes(classes_, fitted_multilabel, y, multilabel, partial):
+    """Check that a continued fit brings the fitted classes; return them."""
+    if partial is not None and partial.classes is not None and not (
+        np.array_equal(unique_labels(partial.classes), classes_)
+    ):
+        raise ValueError(
+            f"`classes={partial.classes!r}` is not the same as on last call "
+            f"to partial_fit, was: {classes_!r}"
+        )
+    if multilabel != fitted_multilabel:
+        was = "a multilabel indicator" if fitted_multilabel else "labels"
+        raise ValueError(
+            f"This model was fitted on {was} y; got "
+            f"{'an indicator' if multilabel else 'labels'} now. Set "
+            "warm_start=False to refit."
+        )
+    if multilabel:
+        if y.shape[1] != len(classes_):
+            raise ValueError(
+                f"y has {y.shape[1]} labels but the model was fitted on "
+                f"{len(classes_)}."
+            )
+        return classes_
+    if partial is None and set(unique_labels(y)) != set(classes_):
+        raise ValueError(
+            "warm_start can only be used where `y` has the same classes as "
+            f"in the previous call to fit. Previously got {classes_}, `y` "
+            f"has {unique_labels(y)}"
+        )
+    return classes_
+
+def check_two_classes(codes, classes_, sample_weight):
+    """Refuse data of one class (among rows of positive weight)."""
+    present = codes if sample_weight is None else codes[sample_weight > 0]
+    if len(np.unique(present)) < 2:
+        raise ValueError(
+            "TinyConvClassifier needs samples of at least 2 classes in the "
+            "data (rows of positive weight), but the data contains only "
+            f"one class: {classes_[present[0]]!r}."
+        )

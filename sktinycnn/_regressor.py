@@ -232,6 +232,7 @@ default="constant"
         "scale_target": [BOOLEAN],
     }
     _y_validation: ClassVar[dict] = {"multi_output": True, "y_numeric": True}
+    _auto_batch_size = 64
 
     def __init__(
         self,

@@ -147,7 +147,7 @@ def tutorial_reference():
 
 
 def load_digit_canvas(canvas_size=14, noise=0.05, random_state=0):
-    """Digits pasted at random places on a larger canvas, with pixel noise.
+    """Load digits pasted at random places on a larger canvas, with pixel noise.
 
     Each of scikit-learn's 1797 digits (``load_digits``, scaled to [0, 1]) is
     pasted once, at a uniformly random position, on a zero ``canvas_size x

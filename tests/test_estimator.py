@@ -38,7 +38,9 @@ def smooth_images(n=120, shape=(1, 6, 6), seed=0):
 
 def test_learns_digits_with_convolutional_features(digits_split):
     X_train, X_test, y_train, y_test = digits_split
-    model = TinyConvRegressor(n_filters=8, kernel_size=3, random_state=0)
+    model = TinyConvRegressor(
+        n_filters=8, kernel_size=3, pooling=None, batch_size=200, random_state=0
+    )
     model.fit(X_train, y_train)
     assert model.score(X_test, y_test) > 0.75
     assert model.kernels_.shape == (8, 1, 3, 3)
@@ -51,6 +53,7 @@ def test_predictions_follow_the_documented_network():
         image_shape=(2, 5, 4),
         n_filters=3,
         kernel_size=(2, 3),
+        pooling=None,
         max_iter=20,
         random_state=0,
     ).fit(X, y)
@@ -193,7 +196,8 @@ def test_raw_targets_are_used_as_given():
 def test_pipeline_with_scaler(digits_split):
     X_train, X_test, y_train, y_test = digits_split
     pipe = make_pipeline(
-        StandardScaler(), TinyConvRegressor(n_filters=4, kernel_size=3, random_state=0)
+        StandardScaler(),
+        TinyConvRegressor(n_filters=4, kernel_size=3, pooling=None, random_state=0),
     )
     pipe.fit(X_train * 16, y_train)
     assert pipe.score(X_test * 16, y_test) > 0.6

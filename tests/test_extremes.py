@@ -79,7 +79,7 @@ def test_saturated_feature_maps_match_scipy(magnitude):
 def test_predict_on_huge_inputs_saturates_to_finite_predictions():
     X, y = _data()
     with _Strict():
-        model = TinyConvRegressor(max_iter=3, random_state=0).fit(X, y)
+        model = TinyConvRegressor(pooling=None, max_iter=3, random_state=0).fit(X, y)
         y_pred = model.predict(X * 1e300)
     assert np.isfinite(y_pred).all()
     # Saturated maps are +-1 exactly, so the oracle is a dense layer on signs.

@@ -153,7 +153,7 @@ def test_both_convolution_forms_match_scipy(conv, kernel_size, padding):
     model = _fit(
         TinyConvRegressor(
             image_shape=(2, *IMAGE_HW), n_filters=2, kernel_size=kernel_size,
-            padding=padding, max_iter=MAX_ITER, random_state=0,
+            padding=padding, pooling=None, max_iter=MAX_ITER, random_state=0,
         ),
         X,
         y,

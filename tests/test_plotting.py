@@ -34,8 +34,8 @@ def two_channel_model():
     rng = np.random.RandomState(0)
     X = rng.rand(40, 2, 5, 6)
     y = X[:, 0].mean(axis=(1, 2)) - X[:, 1, :2].mean(axis=(1, 2))
-    model = TinyConvRegressor(n_filters=3, kernel_size=(2, 3), tol=1e-3,
-                              random_state=0)
+    model = TinyConvRegressor(n_filters=3, kernel_size=(2, 3), pooling=None,
+                              tol=1e-3, random_state=0)
     return model.fit(X, y), X
 
 

@@ -58,7 +58,9 @@ def test_pooled_maps_without_pooling_are_the_feature_maps():
     rng = np.random.RandomState(1)
     X = rng.rand(20, 5, 5)
     model = fit_quietly(
-        TinyConvRegressor(n_filters=2, kernel_size=3, max_iter=3, random_state=0),
+        TinyConvRegressor(
+            n_filters=2, kernel_size=3, pooling=None, max_iter=3, random_state=0
+        ),
         X, X.sum(axis=(1, 2)),
     )
     assert model.pool_size_ is None

@@ -133,6 +133,8 @@ def problems(draw):
         "image_shape": image_shape,
         "kernel_size": kernel_size,
         "padding": draw(st.sampled_from(["valid", "same"])),
+        "pooling": draw(st.sampled_from([None, "max", "avg"])),
+        "pool_size": draw(st.sampled_from([2, 4, (2, 3), "global"])),
         "n_filters": draw(st.integers(1, 3)),
         "fit_intercept": draw(st.booleans()),
         "scale_target": draw(st.booleans()),
@@ -215,7 +217,18 @@ def test_fit_predict_partial_fit_give_finite_answers_or_clear_errors(problem):
     assert model.kernel_size_ == (kh, kw)
     assert model.kernels_.shape == (n_filters, c, kh, kw)
     ho, wo = (h, w) if params["padding"] == "same" else (h - kh + 1, w - kw + 1)
-    assert model.coef_.shape == (n_filters * ho * wo, n_outputs)
+    # The documented pooling: the window clipped to the maps, leftovers dropped.
+    hp, wp = ho, wo
+    if params["pooling"] is not None:
+        size = params["pool_size"]
+        ph, pw = (
+            (ho, wo) if size == "global" else (size, size) if isinstance(size, int)
+            else size
+        )
+        ph, pw = min(ph, ho), min(pw, wo)
+        assert model.pool_size_ == (ph, pw)
+        hp, wp = ho // ph, wo // pw
+    assert model.coef_.shape == (n_filters * hp * wp, n_outputs)
     assert maps.shape == (n_samples, n_filters, ho, wo)
     assert maps.dtype == dtype
     assert np.all(np.abs(maps) <= 1)

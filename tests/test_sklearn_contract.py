@@ -16,8 +16,8 @@ from sktinycnn import TinyConvClassifier, TinyConvRegressor
 
 CONFIGURATIONS = [
     TinyConvRegressor(),
-    # Several filters, "same" padding and a 3x3 kernel.
-    TinyConvRegressor(n_filters=3, kernel_size=3, padding="same"),
+    # The unpooled network: several filters, "same" padding and a 3x3 kernel.
+    TinyConvRegressor(n_filters=3, kernel_size=3, padding="same", pooling=None),
     # The tutorial's kind of network: no biases.
     TinyConvRegressor(fit_intercept=False),
     # SGD with Nesterov momentum (the default momentum).
@@ -36,8 +36,8 @@ CONFIGURATIONS = [
         learning_rate_schedule="invscaling",
         power_t=0.1,
     ),
-    # A non-square kernel, two filters, explicit mini-batches of 32.
-    TinyConvRegressor(n_filters=2, kernel_size=(1, 3), batch_size=32),
+    # Unpooled, a non-square kernel, two filters, explicit mini-batches of 32.
+    TinyConvRegressor(n_filters=2, kernel_size=(1, 3), batch_size=32, pooling=None),
 ]
 
 

@@ -70,7 +70,8 @@ def test_loss_trajectories_of_the_solvers():
 def test_epoch_loss_is_the_mean_of_batch_losses():
     X, y = images_and_targets(n=60)
     estimator = TinyConvRegressor(
-        max_iter=1, batch_size=60, shuffle=False, random_state=0, alpha=0.01
+        max_iter=1, batch_size=60, shuffle=False, random_state=0, alpha=0.01,
+        pooling=None,
     )
     model = fit_quietly(estimator, X, y)
     # One full batch: the epoch loss is the loss at the initial weights.
@@ -143,7 +144,7 @@ def test_batch_size_one_is_per_image_updates():
     X, y = images_and_targets(n=5)
     estimator = TinyConvRegressor(
         batch_size=1, shuffle=False, max_iter=1, solver="sgd", momentum=0.0,
-        learning_rate=0.5, random_state=0, alpha=0.0,
+        learning_rate=0.5, random_state=0, alpha=0.0, pooling=None,
     )
     one = fit_quietly(estimator, X, y)
     init = initial_model(estimator, X, y)
@@ -351,8 +352,8 @@ def test_partial_fit_refuses_early_stopping():
     "params, change",
     [
         ({}, dict(n_filters=3)),
-        ({}, dict(pooling="max")),
-        (dict(pooling="max", pool_size=2), dict(pool_size=3)),
+        (dict(pooling=None), dict(pooling="max")),
+        (dict(kernel_size=3, pooling="max", pool_size=2), dict(pool_size=3)),
         (dict(pooling="max"), dict(pooling="avg")),
     ],
 )
