@@ -23,6 +23,8 @@ import os
 import threading
 from contextlib import contextmanager
 
+import numpy as np
+
 __all__ = [
     "MIN_PARALLEL_WORK",
     "ThreadTeam",
@@ -143,6 +145,8 @@ class ThreadTeam:
     being worker 0, and returns once all have finished; the first exception
     raised by any member is raised again in the caller, after every helper
     has finished, so no helper still writes into buffers the caller reuses.
+    The helpers run under the caller's NumPy error state (``np.errstate``),
+    which is per thread.
     """
 
     def __init__(self, n):
@@ -171,7 +175,9 @@ class ThreadTeam:
             if self._stop:
                 return
             try:
-                self._job(worker)
+                # NumPy's error state is per thread: the caller's holds here.
+                with np.errstate(**self._errstate):
+                    self._job(worker)
             except BaseException as error:  # handed to the caller
                 self.cancelled = True
                 self._errors[worker] = error
@@ -183,7 +189,7 @@ class ThreadTeam:
         if self.n == 1:
             job(0)
             return
-        self._job = job
+        self._job, self._errstate = job, np.geterr()
         for i in range(1, self.n):
             self._start[i].set()
         try:

@@ -13,6 +13,7 @@ serially twice.
 """
 
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -26,21 +27,43 @@ from sktinycnn import TinyConvRegressor
 from sktinycnn._constraints import InvalidParameterError
 
 
+class _Spy:
+    """The threads that ran chunks, and the sizes of the teams started."""
+
+    def __init__(self):
+        self.threads, self.teams = set(), []
+
+    def clear(self):
+        self.threads.clear()
+        self.teams.clear()
+
+
 @pytest.fixture
 def threaded_path(monkeypatch):
-    """Small data on the threaded path; returns the set of chunk threads seen."""
+    """Small data on the threaded path; returns a :class:`_Spy`."""
     monkeypatch.setattr(kernels, "CHUNK_BYTES", 2**14)
     monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 0)
     monkeypatch.setattr(parallel, "allowed_threads", lambda: 4)
-    seen = set()
+    spy = _Spy()
     gradient = kernels.Workspace.gradient
+    init = parallel.ThreadTeam.__init__
+    main = threading.get_ident()
 
-    def spy(self, *args, **kwargs):
-        seen.add(threading.get_ident())
+    def record(self, *args, **kwargs):
+        spy.threads.add(threading.get_ident())
+        if threading.get_ident() == main:
+            # The caller dawdles, so that the helpers surely take chunks too,
+            # even on a busy machine.
+            time.sleep(2e-4)
         return gradient(self, *args, **kwargs)
 
-    monkeypatch.setattr(kernels.Workspace, "gradient", spy)
-    return seen
+    def team(self, n):
+        spy.teams.append(n)
+        init(self, n)
+
+    monkeypatch.setattr(kernels.Workspace, "gradient", record)
+    monkeypatch.setattr(parallel.ThreadTeam, "__init__", team)
+    return spy
 
 
 def _data(n=120, shape=(2, 9, 8), n_outputs=1, seed=0, dtype=np.float64):
@@ -81,9 +104,10 @@ def test_any_n_jobs_gives_the_same_bits(threaded_path, name, dtype):
         model = TinyConvRegressor(**params, n_jobs=n_jobs)
         models[n_jobs] = fit_quietly(model, X, y, sample_weight=sample_weight)
         # n_jobs=1 is the serial loop; the others really share the chunks.
-        expected = 1 if n_jobs == 1 else {2: 2, 3: 3, -1: 4}[n_jobs]
-        assert len(threaded_path) <= expected
-        assert len(threaded_path) > 1 or n_jobs == 1
+        expected = {1: 1, 2: 2, 3: 3, -1: 4}[n_jobs]
+        assert max(threaded_path.teams, default=1) == expected
+        assert 1 < len(threaded_path.threads) <= expected or expected == 1
+        assert len(threaded_path.threads) == 1 or expected > 1
     serial = models[1]
     for n_jobs, model in models.items():
         for attribute in ("kernels_", "kernel_intercepts_", "coef_", "intercept_"):
@@ -103,7 +127,7 @@ def test_partial_fit_and_warm_start_with_threads(threaded_path):
     for _ in range(3):
         one.partial_fit(X, y)
         two.partial_fit(X, y)
-    assert len(threaded_path) == 2
+    assert len(threaded_path.threads) == 2
     assert_array_equal(one.coef_, two.coef_)
     assert one.loss_curve_ == two.loss_curve_
 
@@ -145,6 +169,17 @@ def test_overflow_in_a_worker_is_raised_in_the_caller(threaded_path):
     with pytest.raises(ValueError, match="overflowed float32"):
         model.predict(X_big)
     assert not _worker_threads()
+
+
+def test_helpers_run_under_the_callers_error_state(threaded_path):
+    # np.errstate is per thread: a fit silences overflow in its helpers too,
+    # and a caller that asks for errors gets them from the helpers.
+    states = []
+    with parallel.ThreadTeam(2) as team:
+        with np.errstate(over="raise", invalid="ignore"):
+            team.run(lambda worker: states.append(np.geterr()))
+    assert len(states) == 2
+    assert all(s["over"] == "raise" and s["invalid"] == "ignore" for s in states)
 
 
 def _worker_threads():
