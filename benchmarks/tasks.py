@@ -22,6 +22,8 @@ from sklearn.datasets import make_regression as _make_regression
 from sklearn.preprocessing import StandardScaler, scale
 from sklearn.utils import check_random_state
 
+from sktinycnn.datasets import load_digit_canvas
+
 __all__ = [
     "CLASSIFICATION_TASKS",
     "REGRESSION_TASKS",
@@ -81,15 +83,7 @@ def _canvas(random_state):
         Row and column of each digit's top-left corner, in
         ``0 .. CANVAS_SIZE - 8``.
     """
-    rng = check_random_state(random_state)
-    digits, labels = _digit_images()
-    n = len(digits)
-    span = CANVAS_SIZE - 8 + 1
-    offsets = rng.randint(0, span, size=(n, 2))
-    images = np.zeros((n, CANVAS_SIZE, CANVAS_SIZE))
-    for i, (r, c) in enumerate(offsets):
-        images[i, r : r + 8, c : c + 8] = digits[i]
-    return _add_noise(images, rng), labels, offsets
+    return load_digit_canvas(CANVAS_SIZE, NOISE_SIGMA, random_state)
 
 
 def make_digit_value(random_state=0):

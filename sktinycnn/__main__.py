@@ -22,6 +22,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.utils import check_random_state
 
 from . import TinyConvRegressor, __version__
+from ._network import initialize
 from .datasets import TUTORIAL_PARAMS, load_tutorial, tutorial_reference
 
 #: Agreement with the tutorial's printed numbers that counts as reproduced:
@@ -32,16 +33,19 @@ SWEEP_GRID = {"learning_rate": [0.003, 0.01, 0.03], "kernel_scale": [None, 0.3, 
 
 
 def _initial_model(model):
-    """A copy of ``model`` holding the weights it started from.
+    """A copy of the fitted ``model`` holding the weights it started from.
 
-    The initial weights are documented: ``kernel_scale`` times standard normal
-    draws from ``check_random_state(random_state)``, kernels first, then the
-    dense weights.
+    Drawn by the estimator's own initialisation (:func:`._network.initialize`)
+    from the same seed, on the fitted architecture.
     """
-    rng = check_random_state(model.random_state)
+    arch = model._arch
+    theta = initialize(
+        arch, check_random_state(model.random_state), model.kernel_scale,
+        model.kernels_.dtype,
+    )
     initial = copy.deepcopy(model)
-    initial.kernels_ = model.kernel_scale * rng.standard_normal(model.kernels_.shape)
-    initial.coef_ = model.kernel_scale * rng.standard_normal(model.coef_.shape)
+    params = arch.unpack(theta)
+    initial.kernels_, initial.coef_ = params["kernels"], params["coef"]
     return initial
 
 

@@ -24,7 +24,7 @@ from ._kernels import TrainingData, forward
 from ._network import Architecture, initialize
 from ._optimizers import SGD, Adam, adam_dense_step_scale
 from ._parallel import n_threads
-from ._pooling import resolve_pool_size
+from ._pooling import pool_forward, resolve_pool_size
 from ._training import Trainer, TrainingState, caller_stacklevel
 
 try:  # scikit-learn >= 1.9 has a callback API; older versions simply lack it.
@@ -408,6 +408,46 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
         (20, 2, 2, 2)
         """
         return self._forward(X, maps=True)[1]
+
+    def pooled_maps(self, X):
+        """Return the maps the dense layer sees: the feature maps after pooling.
+
+        ``coef_`` has one row per value of these maps, in C order over
+        ``(n_filters, hp, wp)``: ``pooled_maps(X).reshape(len(X), -1) @ coef_
+        + intercept_`` is the dense layer's output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), \
+(n_samples, height, width) or (n_samples, channels, height, width)
+            Images, in the same form as during fit.
+
+        Returns
+        -------
+        maps : ndarray of shape (n_samples, n_filters, hp, wp)
+            :meth:`feature_maps` pooled over ``pool_size_`` windows (max or
+            mean), the rows and columns that fill no window dropped:
+            ``(hp, wp) = (ho // ph, wo // pw)``. Without pooling, the feature
+            maps themselves.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktinycnn import TinyConvRegressor
+        >>> X = np.random.RandomState(0).rand(20, 6, 7)
+        >>> model = TinyConvRegressor(n_filters=2, kernel_size=2, pooling="max",
+        ...                           tol=1e-3, random_state=0)
+        >>> model = model.fit(X, X.sum(axis=(1, 2)))
+        >>> model.feature_maps(X).shape, model.pooled_maps(X).shape
+        ((20, 2, 5, 6), (20, 2, 2, 3))
+        >>> model.coef_.shape
+        (12, 1)
+        """
+        maps = self.feature_maps(X)
+        arch = self._arch
+        if arch.pooling is None:
+            return maps
+        return pool_forward(maps, arch.pooling, arch.pool_hw)
 
     # ----------------------------------------------------------------- misc
 

@@ -38,12 +38,12 @@ __all__ = [
     "CHUNK_BYTES",
     "PRECOMPUTE_BYTES",
     "ConvolutionOverflowError",
+    "LeanLoop",
     "TrainingData",
     "Workspace",
     "aligned_empty",
     "chunk_size",
     "forward",
-    "lean_epoch",
     "one_blas_thread",
     "parallel_work",
 ]
@@ -60,17 +60,21 @@ class ConvolutionOverflowError(ValueError):
     """The convolution's pre-activations are not finite (they overflowed)."""
 
 
-def safe_input_magnitude(block, n_kernel, dtype):
-    """The largest ``max|x|`` for which no pre-activation can overflow.
+def pre_activations_bounded(block, x_max, dtype):
+    """Whether no pre-activation can overflow for inputs up to ``x_max``.
 
-    ``|sum_k b_k x_k + c| <= max|x| * sum_k |b_k| + |c|`` whatever order a BLAS
-    kernel sums in, so below this magnitude the finiteness test is skipped.
+    ``|sum_k b_k x_k + c| <= max(max|x|, 1) * sum |block|`` (biases included,
+    their input being the patches' row of ones) whatever order a BLAS kernel
+    sums in: below it the exact test is skipped. Two NumPy calls.
     """
-    kernel_sum = float(np.max(np.abs(block[:, :n_kernel]).sum(axis=1), initial=0.0))
-    bias = float(np.max(np.abs(block[:, n_kernel:]), initial=0.0))
-    return (float(np.finfo(dtype).max) - bias) / max(
-        kernel_sum, float(np.finfo(np.float64).tiny)
-    )
+    total = float(np.abs(block).sum())
+    return max(x_max, 1.0) * total < _FLOAT_MAX[np.dtype(dtype).char]
+
+
+_FLOAT_MAX = {
+    "f": float(np.finfo(np.float32).max),
+    "d": float(np.finfo(np.float64).max),
+}
 
 
 def _check_pre_finite(pre, dtype):
@@ -117,8 +121,17 @@ def chunk_size(arch, dtype, n_images, chunk_bytes=None):
     """Images per chunk: their patches, maps and gradients in ``chunk_bytes``."""
     chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     itemsize = np.dtype(dtype).itemsize
-    per_image = arch.n_pixels * (3 * arch.n_filters + arch.n_rows) * itemsize
+    # Patches and maps; a second map-sized buffer only where the backward
+    # pass cannot run in place over the maps; the pooled maps and their
+    # gradient.
+    maps = arch.n_filters * (1 + _needs_grad_maps(arch))
+    pooled = 2 * arch.n_hidden if arch.pooling is not None else 0
+    per_image = (arch.n_pixels * (maps + arch.n_rows) + pooled) * itemsize
     return int(max(1, min(n_images, chunk_bytes // per_image)))
+
+
+def _needs_grad_maps(arch):
+    return arch.pooling is not None or arch.n_outputs > 1
 
 
 class _Patcher:
@@ -199,7 +212,7 @@ def forward(arch, theta, images, *, maps=None, chunk_bytes=None, n_threads=1):
     n = images.shape[0]
     F, L, n_out = arch.n_filters, arch.n_pixels, arch.n_outputs
     coef3 = coef.reshape(F, -1, n_out)
-    safe_x = safe_input_magnitude(block, arch.n_kernel, dtype)
+    total = float(np.abs(block).sum())
     m = chunk_size(arch, dtype, n, chunk_bytes)
     logits = np.empty((n, n_out), dtype)
     n_chunks = -(-n // m) if n else 0
@@ -218,7 +231,8 @@ def forward(arch, theta, images, *, maps=None, chunk_bytes=None, n_threads=1):
                 buffers[b] = (patcher.new_buffer(b), aligned_empty((F, b * L), dtype))
             patches, act = buffers[b]
             np.dot(block, patcher.write(x, patches), out=act)
-            if not float(np.max(np.abs(x))) <= safe_x:
+            x_max = float(np.max(np.abs(x)))
+            if not max(x_max, 1.0) * total < _FLOAT_MAX[np.dtype(dtype).char]:
                 _check_pre_finite(act, dtype)
             np.tanh(act, out=act)
             if maps is not None:
@@ -283,7 +297,6 @@ class TrainingData:
                 patcher.write_view(x, view.reshape(*view.shape[:2], *arch.map_hw))
             self.patches = patches
         self._x_max = None
-        self.lean_patches = None
 
     def x_max(self):
         """Largest absolute pixel value (for the overflow bound)."""
@@ -313,6 +326,8 @@ class Workspace:
         hidden = F * m * arch.hidden_hw[0] * arch.hidden_hw[1]
         self.hidden = aligned_empty(hidden, dtype)
         self.grad_hidden = aligned_empty(hidden, dtype)
+        self.pooled_pre = aligned_empty(hidden, dtype)
+        self.square = aligned_empty(hidden, dtype)
         self.dense = aligned_empty(F * m * n_out, dtype)
         self.delta = aligned_empty(m * n_out, dtype)
         self._sizes = (F, L, n_out, arch.hidden_hw[0] * arch.hidden_hw[1])
@@ -360,14 +375,27 @@ class Workspace:
         coef3 = coef.reshape(F, P, n_out)
         act = self.act[: F * m * L].reshape(F, m * L)
         np.dot(block, patches, out=act)
-        np.tanh(act, out=act)
         act4 = act.reshape(F, m, *arch.map_hw)
-        if arch.pooling is None:
-            hidden = act.reshape(F, m, P)
+        max_first = arch.pooling == "max"
+        if max_first:
+            # tanh is monotonic: the max of the maps is tanh of the max of
+            # the pre-activations, so tanh (and its derivative below) run on
+            # the pooled values only; act keeps the pre-activations.
+            pooled_pre = self.pooled_pre[: F * m * P].reshape(
+                F, m, *arch.hidden_hw
+            )
+            pool_forward(act4, "max", arch.pool_hw, out=pooled_pre)
+            hidden = np.tanh(pooled_pre, out=self.hidden[: F * m * P].reshape(
+                F, m, *arch.hidden_hw
+            )).reshape(F, m, P)
         else:
-            hidden = self.hidden[: F * m * P].reshape(F, m, *arch.hidden_hw)
-            pool_forward(act4, arch.pooling, arch.pool_hw, out=hidden)
-            hidden = hidden.reshape(F, m, P)
+            np.tanh(act, out=act)
+            if arch.pooling is None:
+                hidden = act.reshape(F, m, P)
+            else:
+                hidden = self.hidden[: F * m * P].reshape(F, m, *arch.hidden_hw)
+                pool_forward(act4, arch.pooling, arch.pool_hw, out=hidden)
+                hidden = hidden.reshape(F, m, P)
         dense = np.matmul(hidden, coef3, out=self.dense[: F * m * n_out].reshape(
             F, m, n_out
         ))
@@ -386,103 +414,147 @@ class Workspace:
         np.matmul(
             hidden.transpose(0, 2, 1), delta, out=grad_coef.reshape(F, P, n_out)
         )
-        if arch.pooling is None:
-            grad_hidden = self.grad_act[: F * m * L].reshape(F, m, P)
+        if not _needs_grad_maps(arch):
+            # One output, no pooling: the maps' gradient is coef * delta,
+            # multiplied in place into tanh' (written from the output,
+            # 1 - a**2) over the maps, which are no longer needed.
+            np.multiply(act, act, out=act)
+            np.subtract(1.0, act, out=act)
+            act3 = act.reshape(F, m, L)
+            np.multiply(act3, coef3.reshape(F, 1, P), out=act3)
+            np.multiply(act3, delta.reshape(1, m, 1), out=act3)
         else:
-            grad_hidden = self.grad_hidden[: F * m * P].reshape(F, m, P)
-        if n_out == 1:
-            np.multiply(coef3.reshape(F, 1, P), delta.reshape(1, m, 1), out=grad_hidden)
-        else:
-            np.matmul(delta, coef3.transpose(0, 2, 1), out=grad_hidden)
-        if arch.pooling is None:
-            grad_act = grad_hidden.reshape(F, m * L)
-        else:
+            if arch.pooling is None:
+                grad_hidden = self.grad_act[: F * m * L].reshape(F, m, P)
+            else:
+                grad_hidden = self.grad_hidden[: F * m * P].reshape(F, m, P)
+            if n_out == 1:
+                np.multiply(
+                    coef3.reshape(F, 1, P), delta.reshape(1, m, 1), out=grad_hidden
+                )
+            else:
+                np.matmul(delta, coef3.transpose(0, 2, 1), out=grad_hidden)
             grad_act = self.grad_act[: F * m * L].reshape(F, m * L)
-            pool_backward(
-                grad_hidden.reshape(F, m, *arch.hidden_hw), act4, arch.pooling,
-                arch.pool_hw, out=grad_act.reshape(F, m, *arch.map_hw),
-                pooled=hidden.reshape(F, m, *arch.hidden_hw),
-            )
-        # tanh backward, written from the output: 1 - a**2, in place over the
-        # activations (no longer needed).
-        np.multiply(act, act, out=act)
-        np.subtract(1.0, act, out=act)
-        np.multiply(grad_act, act, out=act)
+            if max_first:
+                # tanh' = 1 - a**2 on the pooled maps, then to the first
+                # maximum of each window of the pre-activations.
+                square = self.square[: F * m * P].reshape(F, m, P)
+                np.multiply(hidden, hidden, out=square)
+                np.subtract(1.0, square, out=square)
+                np.multiply(grad_hidden, square, out=grad_hidden)
+                pool_backward(
+                    grad_hidden.reshape(F, m, *arch.hidden_hw), act4, "max",
+                    arch.pool_hw, out=grad_act.reshape(F, m, *arch.map_hw),
+                    pooled=pooled_pre,
+                )
+                np.dot(grad_act, patches.T, out=grad_block)
+                return
+            if arch.pooling is not None:
+                pool_backward(
+                    grad_hidden.reshape(F, m, *arch.hidden_hw), act4, arch.pooling,
+                    arch.pool_hw, out=grad_act.reshape(F, m, *arch.map_hw),
+                    pooled=hidden.reshape(F, m, *arch.hidden_hw),
+                )
+            # tanh backward, written from the output: 1 - a**2, in place over
+            # the maps (no longer needed).
+            np.multiply(act, act, out=act)
+            np.subtract(1.0, act, out=act)
+            np.multiply(grad_act, act, out=act)
         # conv backward: kernels and (through the ones) their biases
         np.dot(act, patches.T, out=grad_block)
 
 
-def lean_epoch(arch, data, theta, grad, head, step, order, logits, outputs,
-               add_penalty):
+class LeanLoop:
     """``batch_size=1`` over precomputed patches: the fewest NumPy calls.
 
-    One update per image, in ``order``: forward, the head's gradient, backward
-    and ``step()`` (the optimiser's update of ``theta`` from ``grad``), with
+    One update per image: forward, the head's gradient, backward and
+    ``step()`` (the optimiser's update of ``theta`` from ``grad``), with
     ``add_penalty(weight)`` before it when there is a penalty. With one
     float64 output the sample's output and delta are Python floats (the
     formula of scipy's ``expit``), which saves half a dozen calls per update.
-    Writes each image's logits and outputs (for the epoch's loss).
+    Views and buffers are made once, for the ``theta`` and ``grad`` given.
     """
-    F, L, n_out = arch.n_filters, arch.n_pixels, arch.n_outputs
-    dtype = theta.dtype
-    block, intercept, coef = arch.views(theta)
-    grad_block, grad_intercept, grad_coef = arch.views(grad)
-    # One image's (K1, L) patch matrix contiguous: per-call cost is all that
-    # counts in GEMMs this small.
-    if data.lean_patches is None:
-        data.lean_patches = np.ascontiguousarray(data.patches.transpose(1, 0, 2))
-    patches = data.lean_patches
-    act = np.empty((F, L), dtype)
-    act_flat = act.reshape(-1)
-    sq = np.empty(F * L, dtype)
-    grad_pre = np.empty((F, L), dtype)
-    grad_pre_flat = grad_pre.reshape(-1)
-    hidden_grad = np.empty(F * L, dtype)
-    coef_flat = coef.reshape(-1)
-    grad_coef_flat = grad_coef.reshape(-1)
-    targets, weights = data.targets, data.sample_weight
-    dot, mul, sub, tanh = np.dot, np.multiply, np.subtract, np.tanh
-    scalar = n_out == 1 and dtype == np.float64
-    sequence = range(patches.shape[0]) if order is None else order.tolist()
-    if scalar:
-        target_list = targets[:, 0].tolist()
-        delta_of = head.scalar_gradient
-        exp = math.exp
+
+    def __init__(self, arch, data, theta, grad, head):
+        F, L = arch.n_filters, arch.n_pixels
+        dtype = theta.dtype
+        self.arch, self.data, self.head = arch, data, head
+        self.views = arch.views(theta)
+        self.grad, self.grad_views = grad, arch.views(grad)
+        # One image's (K1, L) patch matrix contiguous: per-call cost is all
+        # that counts in GEMMs this small.
+        self.patches = np.ascontiguousarray(data.patches.transpose(1, 0, 2))
+        self.patches_t = [p.T for p in self.patches]
+        self.act = np.empty((F, L), dtype)
+        self.sq = np.empty(F * L, dtype)
+        self.grad_pre = np.empty((F, L), dtype)
+        self.hidden_grad = np.empty(F * L, dtype)
+        self.scalar = arch.n_outputs == 1 and dtype == np.float64
+        self.target_list = data.targets[:, 0].tolist()
+
+    def epoch(self, step, order, logits, outputs, add_penalty, fold=None):
+        """One epoch in ``order``; writes each image's logits and outputs.
+
+        ``fold=(theta, learning_rate)`` replaces ``step()`` by plain SGD with
+        the step size folded into the sample's delta (``theta -= grad``), when
+        the scalar path runs: then ``grad`` holds the last step.
+        """
+        block, intercept, coef = self.views
+        grad_block, grad_intercept, grad_coef = self.grad_views
+        act, sq, grad_pre, hidden_grad = (
+            self.act, self.sq, self.grad_pre, self.hidden_grad
+        )
+        act_flat, grad_pre_flat = act.reshape(-1), grad_pre.reshape(-1)
+        coef_flat, grad_coef_flat = coef.reshape(-1), grad_coef.reshape(-1)
+        head, patches, patches_t, grad = (
+            self.head, self.patches, self.patches_t, self.grad
+        )
+        targets, weights = self.data.targets, self.data.sample_weight
+        dot, mul, sub, tanh = np.dot, np.multiply, np.subtract, np.tanh
+        scalar, target_list = self.scalar, self.target_list
+        delta_of, exp = head.scalar_gradient, math.exp
         logits_flat, outputs_flat = logits.reshape(-1), outputs.reshape(-1)
-    for i in sequence:
-        p = patches[i]
-        dot(block, p, out=act)
-        tanh(act, out=act)
-        if scalar:
-            z = float(dot(act_flat, coef_flat))
-            if intercept is not None:
-                z += float(intercept[0])
-            try:
-                s = 1.0 / (1.0 + exp(-z))
-            except OverflowError:  # exp(-z) overflows to inf: expit gives 0
-                s = 0.0
-            logits_flat[i], outputs_flat[i] = z, s
-            d = delta_of(s, target_list[i])
-            if grad_intercept is not None:
-                grad_intercept[0] = d
-            mul(act_flat, d, out=grad_coef_flat)
-            mul(coef_flat, d, out=hidden_grad)
-        else:
-            z = logits[i : i + 1]
-            dot(act_flat, coef, out=z[0])
-            if intercept is not None:
-                np.add(z, intercept, out=z)
-            a = head.activate(z, out=outputs[i : i + 1])
-            # One sample: its weight cancels in w / (w * ...).
-            delta = head.gradient(z, a, targets[i : i + 1], None, 1.0)[0]
-            if grad_intercept is not None:
-                np.copyto(grad_intercept, delta)
-            np.multiply.outer(act_flat, delta, out=grad_coef)
-            dot(coef, delta, out=hidden_grad)
-        mul(act_flat, act_flat, out=sq)
-        sub(1.0, sq, out=sq)
-        mul(hidden_grad, sq, out=grad_pre_flat)
-        dot(grad_pre, p.T, out=grad_block)
-        if add_penalty is not None:
-            add_penalty(1.0 if weights is None else weights[i])
-        step()
+        sequence = range(patches.shape[0]) if order is None else order.tolist()
+        if not scalar:
+            fold = None
+        theta, rate = fold if fold is not None else (None, 1.0)
+        for i in sequence:
+            dot(block, patches[i], out=act)
+            tanh(act, out=act)
+            if scalar:
+                z = float(dot(act_flat, coef_flat))
+                if intercept is not None:
+                    z += float(intercept[0])
+                try:
+                    s = 1.0 / (1.0 + exp(-z))
+                except OverflowError:  # exp(-z) overflows to inf: expit gives 0
+                    s = 0.0
+                logits_flat[i], outputs_flat[i] = z, s
+                d = delta_of(s, target_list[i]) * rate
+                if grad_intercept is not None:
+                    grad_intercept[0] = d
+                mul(act_flat, d, out=grad_coef_flat)
+                mul(coef_flat, d, out=hidden_grad)
+            else:
+                z = logits[i : i + 1]
+                dot(act_flat, coef, out=z[0])
+                if intercept is not None:
+                    np.add(z, intercept, out=z)
+                a = head.activate(z, out=outputs[i : i + 1])
+                # One sample: its weight cancels in w / (w * ...).
+                delta = head.gradient(z, a, targets[i : i + 1], None, 1.0)[0]
+                if grad_intercept is not None:
+                    np.copyto(grad_intercept, delta)
+                np.multiply.outer(act_flat, delta, out=grad_coef)
+                dot(coef, delta, out=hidden_grad)
+            mul(act_flat, act_flat, out=sq)
+            sub(1.0, sq, out=sq)
+            mul(hidden_grad, sq, out=grad_pre_flat)
+            dot(grad_pre, patches_t[i], out=grad_block)
+            if theta is not None:
+                sub(theta, grad, out=theta)
+                continue
+            if add_penalty is not None:
+                add_penalty(1.0 if weights is None else weights[i])
+            step()
+        return theta is not None

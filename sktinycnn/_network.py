@@ -87,27 +87,27 @@ class Architecture:
             return self.map_hw
         return pooled_shape(self.map_hw, self.pool_hw)
 
-    @property
+    @cached_property
     def n_kernel(self):
         """``channels * kh * kw``."""
         return self.image_shape[0] * self.kernel_hw[0] * self.kernel_hw[1]
 
-    @property
+    @cached_property
     def n_rows(self):
         """Rows of a patch matrix: the kernel's values and a row of ones."""
         return self.n_kernel + self.fit_intercept
 
-    @property
+    @cached_property
     def n_pixels(self):
         """Pixels of one feature map."""
         return self.map_hw[0] * self.map_hw[1]
 
-    @property
+    @cached_property
     def n_hidden(self):
         """Inputs of the dense layer."""
         return self.n_filters * self.hidden_hw[0] * self.hidden_hw[1]
 
-    @property
+    @cached_property
     def size(self):
         """Number of parameters."""
         return (
@@ -116,7 +116,7 @@ class Architecture:
             + self.n_hidden * self.n_outputs
         )
 
-    @property
+    @cached_property
     def coef_slice(self):
         """Where ``coef`` lies in the flat layout."""
         return slice(self.size - self.n_hidden * self.n_outputs, self.size)

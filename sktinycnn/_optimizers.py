@@ -144,6 +144,11 @@ class SGD(_Optimizer):
             self._velocity_is_minus_step = False
         return self._velocity
 
+    def took_plain_step(self, step):
+        """Record that the caller took ``theta -= step`` itself (momentum 0)."""
+        np.copyto(self._step, step)
+        self._velocity_is_minus_step = True
+
     def step(self, theta, grad):
         """Update ``theta`` in place from ``grad``."""
         step, scratch = self._step, self._scratch

@@ -103,7 +103,9 @@ def team_size(requested, n_chunks, work):
     return max(1, min(requested, n_chunks))
 
 
-_BLAS_LIMIT = {"lock": threading.Lock(), "users": 0, "limiter": None}
+_BLAS_LIMIT = {
+    "lock": threading.Lock(), "users": 0, "limiter": None, "controller": None
+}
 
 
 @contextmanager
@@ -118,14 +120,17 @@ def one_blas_thread():
     process (its ``openblas_set_num_threads_local`` sets the same global with
     a pthreads build), so the limit holds for every thread of the process
     while a fit or predict runs. The first of concurrent users sets it and
-    the last one restores the original.
+    the last one restores the original. The controller is made once: finding
+    the BLAS libraries takes a few ms.
     """
-    from threadpoolctl import threadpool_limits
-
     state = _BLAS_LIMIT
     with state["lock"]:
         if state["users"] == 0:
-            state["limiter"] = threadpool_limits(limits=1, user_api="blas")
+            if state["controller"] is None:
+                from threadpoolctl import ThreadpoolController
+
+                state["controller"] = ThreadpoolController()
+            state["limiter"] = state["controller"].limit(limits=1, user_api="blas")
         state["users"] += 1
     try:
         yield

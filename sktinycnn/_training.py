@@ -22,14 +22,14 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels import (
     ConvolutionOverflowError,
+    LeanLoop,
     Workspace,
     aligned_empty,
     chunk_size,
     forward,
-    lean_epoch,
     one_blas_thread,
     parallel_work,
-    safe_input_magnitude,
+    pre_activations_bounded,
 )
 from ._optimizers import optimizer_from_dict
 from ._parallel import ThreadTeam, n_threads, team_size
@@ -169,6 +169,7 @@ class Trainer:
             self.workspaces = [self.workspace] + [
                 Workspace(arch, dtype, self.chunk) for _ in range(self.threads - 1)
             ]
+        self._lean_loop = None
         self.total_weight = (
             n if data.sample_weight is None else float(data.sample_weight.sum())
         )
@@ -262,17 +263,25 @@ class Trainer:
         self.penalty_sum = 0.0
         data = self.data
         if self.lean:
+            loop = self._lean_loop
+            if loop is None or loop.views[0].base is not theta:
+                loop = self._lean_loop = LeanLoop(
+                    self.arch, data, theta, self.grad, self.head
+                )
+            grad = self.grad
             alpha = self.params["alpha"]
-            lean_epoch(
-                self.arch, data, theta, self.grad, self.head,
-                lambda: optimizer.step(theta, self.grad), order, self.logits,
+            plain = getattr(optimizer, "momentum", None) == 0 and not alpha
+            folded = loop.epoch(
+                lambda: optimizer.step(theta, grad), order, self.logits,
                 self.outputs,
                 (lambda w: self._add_penalty(theta, w)) if alpha else None,
+                fold=(theta, optimizer.learning_rate) if plain else None,
             )
+            if folded:
+                optimizer.took_plain_step(grad)
             targets, weights = data.targets, data.sample_weight
         else:
-            with one_blas_thread():
-                self._batched_epoch(theta, optimizer, order)
+            self._batched_epoch(theta, optimizer, order)
             # The batched loop writes outputs in visiting order.
             targets, weights = data.targets, data.sample_weight
             if order is not None:
@@ -286,9 +295,7 @@ class Trainer:
     def _pre_activations_finite(self, theta):
         """Whether the convolution of every training image is finite."""
         block = self.arch.views(theta)[0]
-        if self.data.x_max() <= safe_input_magnitude(
-            block, self.arch.n_kernel, theta.dtype
-        ):
+        if pre_activations_bounded(block, self.data.x_max(), theta.dtype):
             return True
         try:
             forward(self.arch, theta, self.data.images, n_threads=self.n_threads)
@@ -333,6 +340,9 @@ class Trainer:
         saved_theta = theta.copy()
         saved_optimizer = optimizer.copy()
         zeros = np.zeros_like(theta)
+        # BLAS on one thread for the whole fit: its GEMMs are chunk-sized.
+        blas = one_blas_thread()
+        blas.__enter__()
         try:
             for _ in range(n_epochs):
                 self.hooks.begin_epoch()
@@ -396,6 +406,8 @@ class Trainer:
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )
+        finally:
+            blas.__exit__(None, None, None)
         if best_theta is not None:
             # Early stopping keeps the weights of the best validation epoch.
             theta = best_theta

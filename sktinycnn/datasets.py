@@ -9,7 +9,12 @@ from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["TUTORIAL_PARAMS", "load_tutorial", "tutorial_reference"]
+__all__ = [
+    "TUTORIAL_PARAMS",
+    "load_digit_canvas",
+    "load_tutorial",
+    "tutorial_reference",
+]
 
 #: Parameters of :class:`~sktinycnn.TinyConvRegressor` that replay the
 #: tutorial's run: plain SGD on one image at a time, in order, for exactly 1000
@@ -139,3 +144,61 @@ def tutorial_reference():
         key: value if isinstance(value, float) else np.array(value)
         for key, value in _REFERENCE.items()
     }
+
+
+def load_digit_canvas(canvas_size=14, noise=0.05, random_state=0):
+    """Digits pasted at random places on a larger canvas, with pixel noise.
+
+    Each of scikit-learn's 1797 digits (``load_digits``, scaled to [0, 1]) is
+    pasted once, at a uniformly random position, on a zero ``canvas_size x
+    canvas_size`` canvas; Gaussian noise of standard deviation ``noise`` is
+    added and the pixels clipped back to [0, 1]. Recognising the digit
+    wherever it sits needs translation invariance: a task for pooling.
+
+    Parameters
+    ----------
+    canvas_size : int, default=14
+        Side of the canvas, at least 8.
+    noise : float, default=0.05
+        Standard deviation of the pixel noise (0 for none).
+    random_state : int, RandomState instance or None, default=0
+        Seeds the positions, then the noise.
+
+    Returns
+    -------
+    images : ndarray of shape (1797, canvas_size, canvas_size)
+        The canvases.
+    digits : ndarray of shape (1797,)
+        The digit on each canvas, 0 to 9.
+    offsets : ndarray of shape (1797, 2)
+        Row and column of each digit's top-left corner, from 0 to
+        ``canvas_size - 8``.
+
+    Examples
+    --------
+    >>> from sktinycnn.datasets import load_digit_canvas
+    >>> images, digits, offsets = load_digit_canvas(canvas_size=12)
+    >>> images.shape, digits[:5].tolist(), int(offsets.max()) <= 4
+    ((1797, 12, 12), [0, 1, 2, 3, 4], True)
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.utils import check_random_state
+
+    if (
+        isinstance(canvas_size, bool)
+        or not isinstance(canvas_size, int | np.integer)
+        or canvas_size < 8
+    ):
+        raise ValueError(f"canvas_size must be an int >= 8; got {canvas_size!r}.")
+    if isinstance(noise, bool) or not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be a finite float >= 0; got {noise!r}.")
+    rng = check_random_state(random_state)
+    data = load_digits()
+    small = data.images / 16.0  # pixel values are counts 0..16
+    n = len(small)
+    offsets = rng.randint(0, canvas_size - 8 + 1, size=(n, 2))
+    images = np.zeros((n, canvas_size, canvas_size))
+    for i, (r, c) in enumerate(offsets):
+        images[i, r : r + 8, c : c + 8] = small[i]
+    images = np.clip(images + rng.normal(0.0, noise, images.shape), 0.0, 1.0)
+    return images, data.target, offsets

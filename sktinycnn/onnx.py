@@ -10,15 +10,20 @@ The graph computes what :meth:`TinyConvRegressor.predict
 <sktinycnn.TinyConvRegressor.predict>` computes, in the model's dtype::
 
     X (n, c*h*w) -> Reshape (n, c, h, w) -> convolution + kernel_intercepts_
-      -> Tanh -> Flatten (n, F*ho*wo) -> MatMul coef_ + intercept_ -> Sigmoid
-      -> target_offset_ + target_scale_ * s -> variable (n, n_outputs)
+      -> Tanh -> [pooling] -> Flatten (n, F*hp*wp) -> MatMul coef_ + intercept_
+      -> Sigmoid -> target_offset_ + target_scale_ * s -> variable (n, n_outputs)
 
 ONNX ``Conv`` is a cross-correlation while the network's kernels are true
 convolution kernels (``scipy.signal.convolve2d``), so the exported kernels are
-flipped along both spatial axes. onnxruntime's CPU provider has no ``Conv`` for
-double, so float64 models write the convolution as a matrix product of the
-flipped kernels with image patches gathered by ``Slice`` (the same "im2col"
-product as ``sktinycnn._conv``), which every runtime runs in double.
+flipped along both spatial axes. Pooling is ``MaxPool`` / ``AveragePool`` with
+``kernel_shape = strides = pool_size_``, no padding and ``ceil_mode=0``, or
+``GlobalMaxPool`` / ``GlobalAveragePool`` when the window is the whole map.
+onnxruntime's CPU provider has no ``Conv``, ``AveragePool`` or global pooling
+for double, so float64 models write the convolution as a matrix product of the
+flipped kernels with image patches gathered by ``Slice`` (the "im2col" product
+of ``sktinycnn._kernels``), average pooling as a ``ReduceSum`` over the windows
+of the reshaped maps, and max pooling as ``MaxPool``, which every runtime runs
+in double. The graph itself is built in ``sktinycnn._onnx_graph``.
 
 Requires the optional extra ``onnx`` (``pip install "sktinycnn[onnx]"``).
 """
@@ -29,7 +34,9 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
-from ._images import conv_output_shape, same_padding
+from ._onnx_graph import GraphBuilder, Skl2onnxBuilder, emit_network
+from ._onnx_graph import elem_type as _elem_type
+from ._onnx_graph import import_onnx as _import_onnx
 from ._regressor import TinyConvRegressor
 
 __all__ = [
@@ -44,36 +51,12 @@ __all__ = [
 #: Opset used when ``target_opset`` is None: new enough for every operator used
 #: here in its current form, old enough for onnxruntime releases of 2023 on.
 DEFAULT_TARGET_OPSET = 18
-#: Oldest opset accepted (``Slice``/``Unsqueeze`` with tensor inputs, ``Pad``
-#: with a ``pads`` input).
+#: Oldest opset accepted (``Slice``/``Unsqueeze``/``ReduceSum`` with tensor
+#: inputs, ``Pad`` with a ``pads`` input).
 MIN_TARGET_OPSET = 13
 #: Alias under which the estimator is registered with skl2onnx (skl2onnx names
 #: third-party models "<library><Model>").
 SKL2ONNX_ALIAS = "SktinycnnTinyConvRegressor"
-
-
-def _import_onnx():
-    try:
-        import onnx
-    except ImportError as exc:
-        raise ImportError(
-            "Exporting to ONNX needs the 'onnx' package: install the optional "
-            'extra with `pip install "sktinycnn[onnx]"`.'
-        ) from exc
-    return onnx
-
-
-def _elem_type(dtype):
-    onnx = _import_onnx()
-    dtype = np.dtype(dtype)
-    if dtype == np.float32:
-        return onnx.TensorProto.FLOAT
-    if dtype == np.float64:
-        return onnx.TensorProto.DOUBLE
-    raise TypeError(
-        f"ONNX export supports float32 and float64 inputs; got dtype {dtype}. "
-        "Convert X_sample with X_sample.astype(np.float32) or np.float64."
-    )
 
 
 def _check_estimator(estimator):
@@ -103,201 +86,8 @@ def _check_opset(target_opset):
     return int(target_opset)
 
 
-# --- graph building -------------------------------------------------------------
-#
-# The network is emitted once, by _emit_network, through a tiny builder interface
-# (name / constant / node) that the standalone exporter and the skl2onnx converter
-# each implement over their own containers.
-
-
-class _GraphBuilder:
-    """Collects nodes and initializers for a standalone ``onnx`` graph."""
-
-    def __init__(self, reserved=()):
-        self.nodes = []
-        self.initializers = []
-        self._used = set(reserved)
-
-    def name(self, hint):
-        candidate, i = hint, 0
-        while candidate in self._used:
-            i += 1
-            candidate = f"{hint}{i}"
-        self._used.add(candidate)
-        return candidate
-
-    def constant(self, hint, array):
-        onnx = _import_onnx()
-        name = self.name(hint)
-        self.initializers.append(onnx.numpy_helper.from_array(np.asarray(array), name))
-        return name
-
-    def node(self, op_type, inputs, hint, *, output=None, **attrs):
-        onnx = _import_onnx()
-        output = self.name(hint) if output is None else output
-        self.nodes.append(
-            onnx.helper.make_node(
-                op_type, list(inputs), [output], name=self.name(op_type), **attrs
-            )
-        )
-        return output
-
-
-class _Skl2onnxBuilder:
-    """The same interface over a skl2onnx ``scope`` and ``container``."""
-
-    def __init__(self, scope, container):
-        self.scope = scope
-        self.container = container
-
-    def name(self, hint):
-        return self.scope.get_unique_variable_name(hint)
-
-    def constant(self, hint, array):
-        onnx = _import_onnx()
-        name = self.name(hint)
-        tensor = onnx.numpy_helper.from_array(np.asarray(array), name)
-        self.container.add_initializer(
-            name, tensor.data_type, list(tensor.dims), tensor
-        )
-        return name
-
-    def node(self, op_type, inputs, hint, *, output=None, **attrs):
-        output = self.name(hint) if output is None else output
-        self.container.add_node(
-            op_type,
-            list(inputs),
-            [output],
-            name=self.scope.get_unique_operator_name(op_type),
-            **attrs,
-        )
-        return output
-
-
-def _int64(values):
-    return np.asarray(values, dtype=np.int64)
-
-
-def _emit_conv(builder, estimator, images, dtype):
-    """ONNX ``Conv`` with flipped kernels: (n, c, h, w) -> (n, F, ho, wo)."""
-    kernels = estimator.kernels_.astype(dtype, copy=False)
-    kh, kw = kernels.shape[2:]
-    # ONNX Conv is a cross-correlation: flip to keep convolve2d's semantics.
-    flipped = np.ascontiguousarray(kernels[:, :, ::-1, ::-1])
-    inputs = [images, builder.constant("kernels", flipped)]
-    intercepts = estimator.kernel_intercepts_.astype(dtype, copy=False)
-    if np.any(intercepts != 0):
-        inputs.append(builder.constant("kernel_intercepts", intercepts))
-    if estimator.padding == "same":
-        (top, bottom), (left, right) = same_padding((kh, kw))
-    else:
-        top = bottom = left = right = 0
-    return builder.node(
-        "Conv",
-        inputs,
-        "conv",
-        kernel_shape=[kh, kw],
-        pads=[top, left, bottom, right],
-        strides=[1, 1],
-        dilations=[1, 1],
-    )
-
-
-def _emit_unfolded_conv(builder, estimator, images, dtype):
-    """The convolution as im2col + MatMul: (n, c, h, w) -> (n, F, ho * wo).
-
-    Built from Pad, Slice, Unsqueeze, Concat, Reshape, MatMul and Add, which
-    onnxruntime's CPU provider runs in double (its ``Conv`` is float only).
-    The patches are laid out as the fast kernels (:mod:`sktinycnn._kernels`) lays
-    them, ``(channel, i, j)`` by output pixel, so the product is the same one.
-    """
-    kernels = estimator.kernels_.astype(dtype, copy=False)
-    n_filters, channels, kh, kw = kernels.shape
-    _, h, w = estimator.image_shape_
-    ho, wo = conv_output_shape((h, w), (kh, kw), estimator.padding)
-    if estimator.padding == "same":
-        (top, bottom), (left, right) = same_padding((kh, kw))
-        if top or bottom or left or right:
-            pads = builder.constant(
-                "pads", _int64([0, 0, top, left, 0, 0, bottom, right])
-            )
-            images = builder.node("Pad", [images, pads], "padded")
-    if kh * kw == 1:
-        patches = images
-    else:
-        axes = builder.constant("spatial_axes", _int64([2, 3]))
-        axis2 = builder.constant("patch_axis", _int64([2]))
-        shifted = []
-        for i in range(kh):
-            for j in range(kw):
-                starts = builder.constant("starts", _int64([i, j]))
-                ends = builder.constant("ends", _int64([i + ho, j + wo]))
-                window = builder.node(
-                    "Slice", [images, starts, ends, axes], "window"
-                )
-                shifted.append(builder.node("Unsqueeze", [window, axis2], "window"))
-        # (n, c, kh*kw, ho, wo): patches[n, c, (i, j), y, x] = padded[n, c, y+i, x+j]
-        patches = builder.node("Concat", shifted, "patches", axis=2)
-    shape = builder.constant("patches_shape", _int64([0, channels * kh * kw, ho * wo]))
-    patches = builder.node("Reshape", [patches, shape], "patches_matrix")
-    # The flipped kernels as a (F, c*kh*kw) matrix, as _conv.conv_forward uses.
-    matrix = np.ascontiguousarray(kernels[:, :, ::-1, ::-1]).reshape(n_filters, -1)
-    pre = builder.node("MatMul", [builder.constant("kernels", matrix), patches], "conv")
-    intercepts = estimator.kernel_intercepts_.astype(dtype, copy=False)
-    if np.any(intercepts != 0):
-        bias = builder.constant("kernel_intercepts", intercepts.reshape(-1, 1))
-        pre = builder.node("Add", [pre, bias], "conv_biased")
-    return pre
-
-
-def _emit_network(builder, estimator, input_name, input_dtype, output_name, conv):
-    """Emit the whole network from ``input_name`` to ``output_name``.
-
-    ``conv`` is ``"conv"`` (ONNX ``Conv``) or ``"unfold"`` (im2col + MatMul).
-    """
-    dtype = estimator.kernels_.dtype
-    x = input_name
-    if np.dtype(input_dtype) != dtype:
-        # predict converts X to the model's dtype first; so does the graph.
-        x = builder.node("Cast", [x], "cast_input", to=_elem_type(dtype))
-    c, h, w = estimator.image_shape_
-    # 0 copies the batch dimension, so any batch size (and 2-D, 3-D or 4-D
-    # input of the right size per sample) is accepted.
-    images = builder.node(
-        "Reshape", [x, builder.constant("image_shape", _int64([0, c, h, w]))], "images"
-    )
-    if conv == "conv":
-        pre = _emit_conv(builder, estimator, images, dtype)
-    else:
-        pre = _emit_unfolded_conv(builder, estimator, images, dtype)
-    maps = builder.node("Tanh", [pre], "maps")
-    # C order over (F, ho, wo): the layout coef_ was trained on.
-    hidden = builder.node("Flatten", [maps], "hidden", axis=1)
-    dense = builder.node(
-        "MatMul", [hidden, builder.constant("coef", estimator.coef_)], "dense"
-    )
-    if np.any(estimator.intercept_ != 0):
-        dense = builder.node(
-            "Add", [dense, builder.constant("intercept", estimator.intercept_)], "dense"
-        )
-    offset, scale = estimator.target_offset_, estimator.target_scale_
-    if np.all(scale == 1) and np.all(offset == 0):  # scale_target=False
-        builder.node("Sigmoid", [dense], "sigmoid", output=output_name)
-        return
-    sigmoid = builder.node("Sigmoid", [dense], "sigmoid")
-    scaled = builder.node(
-        "Mul", [sigmoid, builder.constant("target_scale", scale)], "scaled"
-    )
-    builder.node(
-        "Add",
-        [scaled, builder.constant("target_offset", offset)],
-        "prediction",
-        output=output_name,
-    )
-
-
 def _conv_kind(dtype):
-    # onnxruntime's CPU Conv kernel exists for float only.
+    # onnxruntime's CPU Conv, AveragePool and global pooling are float only.
     return "conv" if np.dtype(dtype) == np.float32 else "unfold"
 
 
@@ -328,11 +118,13 @@ def to_onnx(estimator, X_sample=None, *, target_opset=None):
     The graph reproduces ``estimator.predict``: it reshapes each row into an
     image, convolves it with ``kernels_`` (flipped, since ONNX ``Conv`` is a
     cross-correlation; ``"same"`` padding as ``scipy.signal.convolve2d``),
-    adds ``kernel_intercepts_``, applies tanh, flattens, applies the dense
-    layer and the sigmoid and maps the result back to target units. It is
-    computed in the model's dtype; float64 models use an im2col matrix
-    product instead of ``Conv``, which onnxruntime's CPU provider lacks for
-    double.
+    adds ``kernel_intercepts_``, applies tanh, pools (``MaxPool`` /
+    ``AveragePool`` over ``pool_size_`` windows, or their ``Global`` forms
+    when a window is the whole map), flattens, applies the dense layer and
+    the sigmoid and maps the result back to target units. It is computed in
+    the model's dtype; float64 models use an im2col matrix product instead of
+    ``Conv`` and a ``ReduceSum`` instead of average pooling, which
+    onnxruntime's CPU provider lacks for double.
 
     Parameters
     ----------
@@ -391,8 +183,10 @@ default=None
 def _to_onnx(estimator, X_sample, target_opset, *, conv):
     """:func:`to_onnx`, with the convolution's form forced by ``conv``.
 
-    ``conv`` is ``"conv"``, ``"unfold"`` or None (``Conv`` for float32, the
-    matrix product for float64); the tests run both forms on both dtypes.
+    ``conv`` is ``"conv"`` (ONNX's ``Conv`` and pooling operators),
+    ``"unfold"`` (the forms onnxruntime runs in double) or None (``"conv"``
+    for float32, ``"unfold"`` for float64); the tests run both forms on both
+    dtypes.
     """
     onnx = _import_onnx()
     _check_estimator(estimator)
@@ -401,8 +195,8 @@ def _to_onnx(estimator, X_sample, target_opset, *, conv):
     dtype = estimator.kernels_.dtype
     conv = _conv_kind(dtype) if conv is None else conv
 
-    builder = _GraphBuilder(reserved=("X", "variable"))
-    _emit_network(builder, estimator, "X", input_dtype, "variable", conv)
+    builder = GraphBuilder(reserved=("X", "variable"))
+    emit_network(builder, estimator, "X", input_dtype, "variable", conv)
     graph = onnx.helper.make_graph(
         builder.nodes,
         "TinyConvRegressor",
@@ -518,8 +312,8 @@ def skl2onnx_converter(scope, operator, container):
             f"TinyConvRegressor needs target_opset >= {MIN_TARGET_OPSET}; got {opset}."
         )
     input_dtype = guess_numpy_type(operator.inputs[0].type)
-    _emit_network(
-        _Skl2onnxBuilder(scope, container),
+    emit_network(
+        Skl2onnxBuilder(scope, container),
         model,
         operator.inputs[0].full_name,
         input_dtype,

@@ -13,53 +13,18 @@ module imports it only when something is drawn.
 
 import numpy as np
 
+from ._plot_tools import (
+    CURVE_DRAW,
+    KERNELS_DRAW,
+    MAPS_DRAW,
+    axes_grid,
+    check_fitted,
+    fill_doc,
+    pyplot,
+    show,
+)
+
 __all__ = ["FeatureMapsDisplay", "KernelsDisplay", "LossCurveDisplay"]
-
-
-def _pyplot():
-    """Import matplotlib.pyplot, or explain how to get it."""
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError(
-            "sktinycnn.plotting needs matplotlib, which is not installed. "
-            'Install it with: python -m pip install "sktinycnn[plot]" (or '
-            "python -m pip install matplotlib)."
-        ) from exc
-    return plt
-
-
-def _check_fitted(estimator):
-    from sklearn.utils.validation import check_is_fitted
-
-    check_is_fitted(estimator, "kernels_")
-
-
-def _axes_grid(axes, shape, figsize):
-    """Return a figure and a 2-D array of axes of ``shape``.
-
-    ``axes=None`` makes a new figure; otherwise ``axes`` must hold exactly
-    ``shape[0] * shape[1]`` axes, which are used in row-major order.
-    """
-    plt = _pyplot()
-    if axes is None:
-        fig, axes = plt.subplots(
-            *shape, figsize=figsize, squeeze=False, layout="constrained"
-        )
-        return fig, axes
-    axes = np.asarray(axes, dtype=object)
-    if axes.size != shape[0] * shape[1]:
-        raise ValueError(
-            f"axes holds {axes.size} Axes but {shape[0]} x {shape[1]} = "
-            f"{shape[0] * shape[1]} are needed."
-        )
-    axes = axes.reshape(shape)
-    return axes[0, 0].figure, axes
-
-
-def _bare(ax):
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 class KernelsDisplay:
@@ -113,6 +78,7 @@ class KernelsDisplay:
         self.flip = flip
 
     @classmethod
+    @fill_doc(draw=KERNELS_DRAW)
     def from_estimator(
         cls, estimator, *, flip=False, axes=None, cmap="RdBu_r", annotate=None,
         colorbar=True,
@@ -126,17 +92,7 @@ class KernelsDisplay:
         flip : bool, default=False
             Show the kernels rotated by 180 degrees (the template that slides
             over the image) instead of as stored.
-        axes : array-like of matplotlib.axes.Axes, default=None
-            ``n_filters * channels`` axes to draw on (row-major: filters by
-            rows); ``None`` makes a new figure with the filters side by side
-            and the channels one below the other.
-        cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
-            Colour map, centred on zero.
-        annotate : bool or None, default=None
-            Write each weight's value in its cell; ``None`` does so for kernels
-            of at most 16 weights.
-        colorbar : bool, default=True
-            Whether to add a colour bar shared by all kernels.
+{draw}
 
         Returns
         -------
@@ -156,27 +112,18 @@ class KernelsDisplay:
         >>> display.axes_.shape
         (2, 1)
         """
-        _check_fitted(estimator)
+        check_fitted(estimator)
         return cls(np.asarray(estimator.kernels_), flip=flip).plot(
             axes=axes, cmap=cmap, annotate=annotate, colorbar=colorbar
         )
 
+    @fill_doc(draw=KERNELS_DRAW)
     def plot(self, *, axes=None, cmap="RdBu_r", annotate=None, colorbar=True):
         """Draw the kernels.
 
         Parameters
         ----------
-        axes : array-like of matplotlib.axes.Axes, default=None
-            ``n_filters * channels`` axes to draw on (row-major: filters by
-            rows); ``None`` makes a new figure with the filters side by side
-            and the channels one below the other.
-        cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
-            Colour map, centred on zero.
-        annotate : bool or None, default=None
-            Write each weight's value in its cell; ``None`` does so for kernels
-            of at most 16 weights.
-        colorbar : bool, default=True
-            Whether to add a colour bar shared by all kernels.
+{draw}
 
         Returns
         -------
@@ -209,31 +156,23 @@ class KernelsDisplay:
         if axes is None:
             # Filters side by side, channels one below the other: a row of
             # kernels for one-channel images.
-            fig, grid = _axes_grid(
+            fig, grid = axes_grid(
                 None, (channels, n_filters),
                 (size * n_filters + 1.2, size * channels + 0.4),
             )
             axes = grid.T
         else:
-            fig, axes = _axes_grid(axes, (n_filters, channels), None)
+            fig, axes = axes_grid(axes, (n_filters, channels), None)
         vmax = float(np.abs(kernels).max()) or 1.0
         images = np.empty((n_filters, channels), dtype=object)
-        for f in range(n_filters):
-            for c in range(channels):
-                ax = axes[f, c]
-                images[f, c] = ax.imshow(
-                    kernels[f, c], cmap=cmap, vmin=-vmax, vmax=vmax
-                )
-                what = "flipped kernel" if self.flip else "kernel"
-                title = f"{what} {f}" + (f", channel {c}" if channels > 1 else "")
-                ax.set_title(title)
-                _bare(ax)
-                if annotate:
-                    for (i, j), value in np.ndenumerate(kernels[f, c]):
-                        ax.text(
-                            j, i, f"{value:.2g}", ha="center", va="center",
-                            color="white" if abs(value) > 0.6 * vmax else "black",
-                        )
+        what = "flipped kernel" if self.flip else "kernel"
+        for (f, c), ax in np.ndenumerate(axes):
+            title = f"{what} {f}" + (f", channel {c}" if channels > 1 else "")
+            images[f, c] = show(ax, kernels[f, c], title, cmap=cmap, vmin=-vmax,
+                                 vmax=vmax)
+            for (i, j), value in np.ndenumerate(kernels[f, c]) if annotate else ():
+                ax.text(j, i, f"{value:.2g}", ha="center", va="center",
+                        color="white" if abs(value) > 0.6 * vmax else "black")
         self.colorbar_ = (
             fig.colorbar(images[0, 0], ax=axes.ravel().tolist(), shrink=0.8)
             if colorbar
@@ -248,16 +187,21 @@ class FeatureMapsDisplay:
 
     One row per image: the image (mean over channels), then the map of every
     filter, ``tanh(conv(x, kernel) + intercept)``, on a fixed scale from -1 to
-    1.
+    1; for a model with pooling, the maps before pooling or, with
+    ``pooled=True``, after it (what the dense layer sees).
 
     Parameters
     ----------
     images : ndarray of shape (n_images, channels, height, width)
         The input images.
     maps : ndarray of shape (n_images, n_filters, ho, wo)
-        Their feature maps, as returned by ``TinyConvRegressor.feature_maps``.
+        Their feature maps, as returned by ``TinyConvRegressor.feature_maps``
+        (or by ``pooled_maps``, of shape (n_images, n_filters, hp, wp)).
     labels : list of str or None, default=None
         A label per image, shown in the title of its row's first axes.
+    pooled : bool, default=False
+        Whether ``maps`` are pooled maps; only the titles and the colour bar's
+        label say so.
 
     Attributes
     ----------
@@ -290,14 +234,16 @@ class FeatureMapsDisplay:
     ((3, 3), (6, 6))
     """
 
-    def __init__(self, images, maps, *, labels=None):
+    def __init__(self, images, maps, *, labels=None, pooled=False):
         self.images = images
         self.maps = maps
         self.labels = labels
+        self.pooled = pooled
 
     @classmethod
-    def from_estimator(cls, estimator, X, *, labels=None, axes=None, cmap="gray_r",
-                       maps_cmap="RdBu_r", colorbar=True):
+    @fill_doc(draw=MAPS_DRAW)
+    def from_estimator(cls, estimator, X, *, labels=None, pooled=False, axes=None,
+                       cmap="gray_r", maps_cmap="RdBu_r", colorbar=True):
         """Draw some images and their feature maps under a fitted estimator.
 
         Parameters
@@ -309,15 +255,11 @@ class FeatureMapsDisplay:
             A few images, in the form the model was fitted on.
         labels : list of str or None, default=None
             A label per image, shown in its row's first title.
-        axes : array-like of matplotlib.axes.Axes, default=None
-            ``n_images * (1 + n_filters)`` axes to draw on (row-major);
-            ``None`` makes a new figure.
-        cmap : str or matplotlib.colors.Colormap, default="gray_r"
-            Colour map of the input images.
-        maps_cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
-            Colour map of the feature maps, from -1 to 1.
-        colorbar : bool, default=True
-            Whether to add a colour bar of the maps' scale.
+        pooled : bool, default=False
+            Draw the maps after pooling (``estimator.pooled_maps(X)``, what
+            the dense layer sees) instead of before it; only for a model
+            fitted with ``pooling``.
+{draw}
 
         Returns
         -------
@@ -338,29 +280,27 @@ class FeatureMapsDisplay:
         >>> display.axes_.shape, display.axes_[0, 0].get_title()
         ((2, 3), 'x3')
         """
-        _check_fitted(estimator)
-        maps = estimator.feature_maps(X)
+        check_fitted(estimator)
+        if pooled and estimator.pool_size_ is None:
+            raise ValueError(
+                "pooled=True draws the pooled maps of a model fitted with pooling; "
+                f"this {type(estimator).__name__} has pooling=None."
+            )
+        maps = (estimator.pooled_maps if pooled else estimator.feature_maps)(X)
         images = np.asarray(X, dtype=float).reshape(
             maps.shape[0], *estimator.image_shape_
         )
-        return cls(images, maps, labels=labels).plot(
+        return cls(images, maps, labels=labels, pooled=pooled).plot(
             axes=axes, cmap=cmap, maps_cmap=maps_cmap, colorbar=colorbar
         )
 
+    @fill_doc(draw=MAPS_DRAW)
     def plot(self, *, axes=None, cmap="gray_r", maps_cmap="RdBu_r", colorbar=True):
         """Draw the images and their feature maps.
 
         Parameters
         ----------
-        axes : array-like of matplotlib.axes.Axes, default=None
-            ``n_images * (1 + n_filters)`` axes to draw on (row-major);
-            ``None`` makes a new figure.
-        cmap : str or matplotlib.colors.Colormap, default="gray_r"
-            Colour map of the input images.
-        maps_cmap : str or matplotlib.colors.Colormap, default="RdBu_r"
-            Colour map of the feature maps, from -1 to 1.
-        colorbar : bool, default=True
-            Whether to add a colour bar of the maps' scale.
+{draw}
 
         Returns
         -------
@@ -393,24 +333,23 @@ class FeatureMapsDisplay:
             raise ValueError(
                 f"labels has {len(labels)} entries for {n_images} images."
             )
-        fig, axes = _axes_grid(
+        fig, axes = axes_grid(
             axes, (n_images, 1 + n_filters),
             (1.6 * (1 + n_filters) + 0.8, 1.7 * n_images),
         )
         drawn = np.empty(axes.shape, dtype=object)
+        what = "pooled map" if self.pooled else "map"
         for i in range(n_images):
-            ax = axes[i, 0]
-            drawn[i, 0] = ax.imshow(images[i].mean(axis=0), cmap=cmap)
-            ax.set_title("image" if labels is None else str(labels[i]))
-            _bare(ax)
+            drawn[i, 0] = show(
+                axes[i, 0], images[i].mean(axis=0),
+                "image" if labels is None else str(labels[i]), cmap=cmap,
+            )
             for f in range(n_filters):
-                ax = axes[i, 1 + f]
-                drawn[i, 1 + f] = ax.imshow(maps[i, f], cmap=maps_cmap, vmin=-1, vmax=1)
-                ax.set_title(f"map {f}")
-                _bare(ax)
+                drawn[i, 1 + f] = show(axes[i, 1 + f], maps[i, f], f"{what} {f}",
+                                        cmap=maps_cmap, vmin=-1, vmax=1)
         self.colorbar_ = (
             fig.colorbar(drawn[0, 1], ax=axes.ravel().tolist(), shrink=0.6,
-                         label="tanh activation")
+                         label=f"{'pooled ' if self.pooled else ''}tanh activation")
             if colorbar and n_filters
             else None
         )
@@ -468,6 +407,7 @@ class LossCurveDisplay:
         self.validation_scores = validation_scores
 
     @classmethod
+    @fill_doc(draw=CURVE_DRAW)
     def from_estimator(cls, estimator, *, ax=None, logy=True, label=None):
         """Draw the training curves of a fitted estimator.
 
@@ -475,12 +415,7 @@ class LossCurveDisplay:
         ----------
         estimator : TinyConvRegressor
             A fitted model.
-        ax : matplotlib.axes.Axes, default=None
-            Axes to draw on; ``None`` makes a new figure.
-        logy : bool, default=True
-            Whether the loss axis is logarithmic.
-        label : str or None, default=None
-            Legend label of the loss curve; ``None`` is ``"training loss"``.
+{draw}
 
         Returns
         -------
@@ -500,23 +435,19 @@ class LossCurveDisplay:
         >>> display.line_.get_ydata().tolist() == model.loss_curve_
         True
         """
-        _check_fitted(estimator)
+        check_fitted(estimator)
         return cls(
             estimator.loss_curve_,
             validation_scores=getattr(estimator, "validation_scores_", None),
         ).plot(ax=ax, logy=logy, label=label)
 
+    @fill_doc(draw=CURVE_DRAW)
     def plot(self, *, ax=None, logy=True, label=None):
         """Draw the curves.
 
         Parameters
         ----------
-        ax : matplotlib.axes.Axes, default=None
-            Axes to draw on; ``None`` makes a new figure.
-        logy : bool, default=True
-            Whether the loss axis is logarithmic.
-        label : str or None, default=None
-            Legend label of the loss curve; ``None`` is ``"training loss"``.
+{draw}
 
         Returns
         -------
@@ -533,7 +464,7 @@ class LossCurveDisplay:
         >>> display.validation_line_.get_ydata().tolist()
         [0.2, 0.5, 0.4]
         """
-        plt = _pyplot()
+        plt = pyplot()
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
         loss = np.asarray(self.loss_curve, dtype=float)

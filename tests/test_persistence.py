@@ -1,9 +1,10 @@
 """Persistence: pickle, joblib and skops round trips are exact and safe.
 
 A loaded model predicts bit for bit like the original, for float32 and float64
-models, unfitted, fitted and in the middle of ``partial_fit`` (training then
-goes on exactly as it would have). The fitted state is plain NumPy arrays and
-built-in types, so ``skops.io`` loads it trusting only ``TinyConvRegressor``;
+models, with and without pooling, unfitted, fitted and in the middle of
+``partial_fit`` (training then goes on exactly as it would have). The fitted
+state is plain NumPy arrays and built-in types, so ``skops.io`` loads it
+trusting only ``TinyConvRegressor``;
 a model pickled by another ``sktinycnn`` version warns when loaded.
 """
 
@@ -22,6 +23,14 @@ from sktinycnn import TinyConvRegressor
 TRUSTED = f"{TinyConvRegressor.__module__}.{TinyConvRegressor.__qualname__}"
 DTYPES = [np.float32, np.float64]
 STAGES = ["unfitted", "fitted", "partial_fit", "early_stopping"]
+#: Pooling of the models: none, max over 2x2 windows (rows or columns of the
+#: maps dropped), average over 1x2 windows (a tuple hyperparameter), global.
+POOLINGS = {
+    "unpooled": {},
+    "max-2": dict(pooling="max", pool_size=2),
+    "avg-1x2": dict(pooling="avg", pool_size=(1, 2)),
+    "avg-global": dict(pooling="avg", pool_size="global"),
+}
 
 
 def _data(dtype, n_samples=40, seed=0):
@@ -31,14 +40,15 @@ def _data(dtype, n_samples=40, seed=0):
     return X, y
 
 
-def _model(stage, dtype):
+def _model(stage, dtype, pooling="unpooled"):
     X, y = _data(dtype)
+    pool = POOLINGS[pooling]
     if stage == "unfitted":
-        return TinyConvRegressor(n_filters=2, kernel_size=3, random_state=0)
+        return TinyConvRegressor(n_filters=2, kernel_size=3, random_state=0, **pool)
     if stage == "partial_fit":
         model = TinyConvRegressor(
             n_filters=2, kernel_size=(2, 3), solver="sgd", batch_size=8,
-            random_state=0,
+            random_state=0, **pool,
         )
         for _ in range(3):
             model.partial_fit(X, y)
@@ -50,6 +60,7 @@ def _model(stage, dtype):
         max_iter=5,
         early_stopping=stage == "early_stopping",
         random_state=0,
+        **pool,
     )
     with pytest.warns(ConvergenceWarning):
         return model.fit(X, y)
@@ -112,8 +123,9 @@ ROUND_TRIPS = [_pickle, _joblib, _joblib_mmap, _skops]
 @pytest.mark.parametrize("round_trip", ROUND_TRIPS, ids=lambda f: f.__name__[1:])
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
-def test_round_trip_is_exact(round_trip, stage, dtype, tmp_path):
-    model = _model(stage, dtype)
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_round_trip_is_exact(round_trip, stage, dtype, pooling, tmp_path):
+    model = _model(stage, dtype, pooling)
     loaded = round_trip(model, tmp_path)
     assert type(loaded) is TinyConvRegressor
     _assert_same_model(model, loaded)
@@ -127,17 +139,22 @@ def test_round_trip_is_exact(round_trip, stage, dtype, tmp_path):
     assert got.dtype == expected.dtype == dtype
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(loaded.feature_maps(X), model.feature_maps(X))
+    np.testing.assert_array_equal(loaded.pooled_maps(X), model.pooled_maps(X))
+    assert loaded.pool_size_ == model.pool_size_
 
 
 @pytest.mark.parametrize("round_trip", ROUND_TRIPS, ids=lambda f: f.__name__[1:])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
-def test_training_continues_identically_after_round_trip(round_trip, dtype, tmp_path):
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_training_continues_identically_after_round_trip(
+    round_trip, dtype, pooling, tmp_path
+):
     """The optimiser state and random generator survive: partial_fit goes on
     exactly as in the original, and as in a model never saved."""
     X, y = _data(dtype)
-    model = _model("partial_fit", dtype)
+    model = _model("partial_fit", dtype, pooling)
     loaded = round_trip(model, tmp_path)
-    never_saved = _model("partial_fit", dtype)
+    never_saved = _model("partial_fit", dtype, pooling)
     for _ in range(2):
         model.partial_fit(X, y)
         loaded.partial_fit(X, y)
@@ -148,9 +165,10 @@ def test_training_continues_identically_after_round_trip(round_trip, dtype, tmp_
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
-def test_unfitted_round_trip_fits_like_the_original(dtype, tmp_path):
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_unfitted_round_trip_fits_like_the_original(dtype, pooling, tmp_path):
     X, y = _data(dtype)
-    model = _model("unfitted", dtype)
+    model = _model("unfitted", dtype, pooling)
     loaded = _skops(model, tmp_path)
     with pytest.warns(ConvergenceWarning):
         model.fit(X, y)
@@ -184,15 +202,17 @@ def _plain(value, path="state"):
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_state_is_plain_arrays_and_builtins(stage):
-    model = _model(stage, np.float64)
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_state_is_plain_arrays_and_builtins(stage, pooling):
+    model = _model(stage, np.float64, pooling)
     _plain(model.__getstate__())
     # skops reports the estimator class and nothing else as untrusted.
     assert sio.get_untrusted_types(data=sio.dumps(model)) == [TRUSTED]
 
 
-def test_skops_refuses_to_load_without_trusting_the_estimator():
-    dumped = sio.dumps(_model("fitted", np.float64))
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_skops_refuses_to_load_without_trusting_the_estimator(pooling):
+    dumped = sio.dumps(_model("fitted", np.float64, pooling))
     with pytest.raises(sio.exceptions.UntrustedTypesFoundException):
         sio.loads(dumped)
 

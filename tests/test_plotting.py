@@ -150,6 +150,75 @@ def test_loss_curve_display_with_early_stopping():
     assert marker.get_xdata().tolist() == [best + 1]
 
 
+# ------------------------------------------------------------- pooled models
+
+
+def _pool_by_hand(maps, pooling, pool_hw):
+    (ph, pw), (h, w) = pool_hw, maps.shape[-2:]
+    hp, wp = h // ph, w // pw
+    windows = maps[..., : hp * ph, : wp * pw].reshape(
+        *maps.shape[:-2], hp, ph, wp, pw
+    )
+    return (windows.max if pooling == "max" else windows.mean)(axis=(-3, -1))
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+@pytest.mark.parametrize(
+    # 4x4 maps of 2x3 kernels on 5x6 images: 2x2, 2x1 (two columns dropped),
+    # 1x1 windows' results.
+    "pool_size, pooled_hw", [(2, (2, 2)), ((2, 3), (2, 1)), ("global", (1, 1))]
+)
+def test_displays_of_a_pooled_model(pooling, pool_size, pooled_hw):
+    rng = np.random.RandomState(2)
+    X = rng.rand(40, 2, 5, 6)
+    y = X[:, 0].mean(axis=(1, 2)) - X[:, 1, :2].mean(axis=(1, 2))
+    model = TinyConvRegressor(
+        n_filters=3, kernel_size=(2, 3), pooling=pooling, pool_size=pool_size,
+        early_stopping=True, tol=1e-3, random_state=0,
+    ).fit(X, y)
+
+    kernels = KernelsDisplay.from_estimator(model, colorbar=False)
+    for (f, c), image in np.ndenumerate(kernels.images_):
+        np.testing.assert_array_equal(image.get_array(), model.kernels_[f, c])
+
+    expected = scipy_feature_maps(
+        X[:2], model.kernels_, model.kernel_intercepts_, "valid"
+    )
+    before = FeatureMapsDisplay.from_estimator(model, X[:2])
+    after = FeatureMapsDisplay.from_estimator(model, X[:2], pooled=True)
+    pooled = _pool_by_hand(expected, pooling, model.pool_size_)
+    assert pooled.shape == (2, 3, *pooled_hw)
+    for i in range(2):
+        for f in range(3):
+            np.testing.assert_allclose(
+                before.images_[i, 1 + f].get_array(), expected[i, f],
+                rtol=1e-12, atol=1e-12,
+            )
+            shown = np.asarray(after.images_[i, 1 + f].get_array())
+            assert shown.shape == pooled_hw
+            np.testing.assert_allclose(shown, pooled[i, f], rtol=1e-12, atol=1e-12)
+            assert before.axes_[i, 1 + f].get_title() == f"map {f}"
+            assert after.axes_[i, 1 + f].get_title() == f"pooled map {f}"
+            assert after.images_[i, 1 + f].get_clim() == (-1, 1)
+    np.testing.assert_allclose(
+        after.images_[1, 0].get_array(), X[1].mean(axis=0)
+    )
+    assert after.colorbar_.ax.get_ylabel() == "pooled tanh activation"
+    assert before.colorbar_.ax.get_ylabel() == "tanh activation"
+
+    curves = LossCurveDisplay.from_estimator(model)
+    np.testing.assert_array_equal(curves.line_.get_ydata(), model.loss_curve_)
+    np.testing.assert_array_equal(
+        curves.validation_line_.get_ydata(), model.validation_scores_
+    )
+
+
+def test_pooled_maps_of_a_model_without_pooling_are_refused(two_channel_model):
+    model, X = two_channel_model
+    with pytest.raises(ValueError, match=r"pooled=True .* pooling=None"):
+        FeatureMapsDisplay.from_estimator(model, X[:2], pooled=True)
+
+
 @pytest.mark.parametrize("display", [KernelsDisplay, LossCurveDisplay])
 def test_unfitted_estimator_raises(display):
     with pytest.raises(NotFittedError):

@@ -70,6 +70,11 @@ def _assert_same_model(a, b):
 
 STREAMABLE = {
     "adam": dict(solver="adam"),
+    # 6x6 maps: max over 2x4 windows drops two columns; average over all.
+    "adam-max-pool": dict(solver="adam", pooling="max", pool_size=(2, 4)),
+    "sgd-avg-global": dict(
+        solver="sgd", learning_rate=0.1, pooling="avg", pool_size="global"
+    ),
     "sgd-nesterov": dict(solver="sgd", learning_rate=0.1),
     "sgd-no-intercept": dict(
         solver="sgd", learning_rate=0.1, momentum=0.5, nesterovs_momentum=False,
@@ -111,17 +116,23 @@ def test_partial_fit_over_memmap_chunks_equals_fit(
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fit_chunks_equals_fit(digits, tmp_path, dtype):
+@pytest.mark.parametrize(
+    "pool", [{}, dict(pooling="max", pool_size=4), dict(pooling="avg", pool_size=2)],
+    ids=["unpooled", "max-4", "avg-2"],
+)
+def test_fit_chunks_equals_fit(digits, tmp_path, dtype, pool):
     X, y = digits
     X_disk = _memmap(tmp_path, X, dtype=dtype)
     y_disk = _memmap(tmp_path, y, dtype=dtype, name="y.dat")
     estimator = TinyConvRegressor(
-        n_filters=2, kernel_size=3, shuffle=False, batch_size=40, random_state=1
+        n_filters=2, kernel_size=3, shuffle=False, batch_size=40, random_state=1,
+        **pool,
     )
     streamed = fit_chunks(clone(estimator), X_disk, y_disk, chunk_size=200, n_epochs=4)
     reference = _fit_reference(estimator, X.astype(dtype), y.astype(dtype), 4)
 
     assert streamed.coef_.dtype == dtype
+    assert streamed.pool_size_ == reference.pool_size_
     _assert_same_model(streamed, reference)
 
 

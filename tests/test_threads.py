@@ -140,9 +140,12 @@ def test_predict_with_threads_equals_serial(threaded_path, monkeypatch):
     )
     threads = set()
     write = kernels._Patcher.write
+    main = threading.get_ident()
 
     def spy(self, images, out):
         threads.add(threading.get_ident())
+        if threading.get_ident() == main:
+            time.sleep(2e-4)  # so that the helpers surely take chunks too
         return write(self, images, out)
 
     monkeypatch.setattr(kernels._Patcher, "write", spy)

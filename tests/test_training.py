@@ -285,9 +285,18 @@ def test_early_stopping_needs_enough_validation_rows():
 # ---------------------------------------------------------- incremental learning
 
 
-def test_warm_start_continues_exactly():
+# 5x5 maps of the default 2x2 kernels on 6x6 images.
+POOLED = {
+    "unpooled": {},
+    "max-4": dict(pooling="max", pool_size=4),  # a row and a column dropped
+    "avg-global": dict(pooling="avg", pool_size="global"),
+}
+
+
+@pytest.mark.parametrize("pool", POOLED.values(), ids=list(POOLED))
+def test_warm_start_continues_exactly(pool):
     X, y = images_and_targets(n=80)
-    params = dict(batch_size=20, tol=0.0, random_state=0, n_filters=2)
+    params = dict(batch_size=20, tol=0.0, random_state=0, n_filters=2, **pool)
     whole = fit_quietly(TinyConvRegressor(max_iter=20, **params), X, y)
     warm = TinyConvRegressor(max_iter=10, warm_start=True, **params)
     fit_quietly(warm, X, y)
@@ -303,9 +312,10 @@ def test_warm_start_continues_exactly():
     assert not np.allclose(cold.coef_, whole.coef_)
 
 
-def test_partial_fit_is_one_epoch_per_call():
+@pytest.mark.parametrize("pool", POOLED.values(), ids=list(POOLED))
+def test_partial_fit_is_one_epoch_per_call(pool):
     X, y = images_and_targets(n=80)
-    params = dict(batch_size=20, tol=0.0, random_state=0)
+    params = dict(batch_size=20, tol=0.0, random_state=0, **pool)
     fitted = fit_quietly(TinyConvRegressor(max_iter=5, **params), X, y)
     model = TinyConvRegressor(**params)
     for _ in range(5):
@@ -337,10 +347,21 @@ def test_partial_fit_refuses_early_stopping():
         TinyConvRegressor(early_stopping=True).partial_fit(X, y)
 
 
-def test_warm_start_refuses_another_architecture():
+@pytest.mark.parametrize(
+    "params, change",
+    [
+        ({}, dict(n_filters=3)),
+        ({}, dict(pooling="max")),
+        (dict(pooling="max", pool_size=2), dict(pool_size=3)),
+        (dict(pooling="max"), dict(pooling="avg")),
+    ],
+)
+def test_warm_start_refuses_another_architecture(params, change):
     X, y = images_and_targets(n=40)
-    model = fit_quietly(TinyConvRegressor(warm_start=True, max_iter=2), X, y)
-    model.set_params(n_filters=3)
+    model = fit_quietly(
+        TinyConvRegressor(warm_start=True, max_iter=2, **params), X, y
+    )
+    model.set_params(**change)
     with pytest.raises(ValueError, match="architecture"):
         model.fit(X, y)
 

@@ -1,0 +1,273 @@
+"""The ONNX graph of a fitted network, emitted through a small builder interface.
+
+The network is emitted once, by :func:`emit_network`, through a builder with
+three methods (``name``, ``constant``, ``node``) that the standalone exporter
+(:class:`GraphBuilder`) and the skl2onnx converter (:class:`Skl2onnxBuilder`)
+each implement over their own containers. Every public choice (dtypes, opsets,
+the estimator check) is :mod:`sktinycnn.onnx`'s.
+
+Two forms of the same graph exist, chosen by ``form``:
+
+- ``"conv"``: ONNX's own ``Conv`` and pooling operators (``MaxPool``,
+  ``AveragePool``, ``GlobalMaxPool``, ``GlobalAveragePool``);
+- ``"unfold"``: operators that onnxruntime's CPU provider runs in double, whose
+  ``Conv``, ``AveragePool`` and global pooling exist for float only: the
+  convolution as an im2col matrix product, average pooling as ``ReduceSum``
+  over the windows of a reshaped map, max pooling as ``MaxPool`` (which it
+  has in double).
+"""
+
+import numpy as np
+
+from ._images import same_padding
+
+__all__ = [
+    "GraphBuilder",
+    "Skl2onnxBuilder",
+    "elem_type",
+    "emit_network",
+    "import_onnx",
+]
+
+
+def import_onnx():
+    """The ``onnx`` module, or an ImportError that names the optional extra."""
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ImportError(
+            "Exporting to ONNX needs the 'onnx' package: install the optional "
+            'extra with `pip install "sktinycnn[onnx]"`.'
+        ) from exc
+    return onnx
+
+
+def elem_type(dtype):
+    """The ONNX element type of a float32 or float64 dtype."""
+    onnx = import_onnx()
+    dtype = np.dtype(dtype)
+    if dtype == np.float32:
+        return onnx.TensorProto.FLOAT
+    if dtype == np.float64:
+        return onnx.TensorProto.DOUBLE
+    raise TypeError(
+        f"ONNX export supports float32 and float64 inputs; got dtype {dtype}. "
+        "Convert X_sample with X_sample.astype(np.float32) or np.float64."
+    )
+
+
+class GraphBuilder:
+    """Collects nodes and initializers for a standalone ``onnx`` graph."""
+
+    def __init__(self, reserved=()):
+        self.nodes = []
+        self.initializers = []
+        self._used = set(reserved)
+
+    def name(self, hint):
+        candidate, i = hint, 0
+        while candidate in self._used:
+            i += 1
+            candidate = f"{hint}{i}"
+        self._used.add(candidate)
+        return candidate
+
+    def constant(self, hint, array):
+        onnx = import_onnx()
+        name = self.name(hint)
+        self.initializers.append(onnx.numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def node(self, op_type, inputs, hint, *, output=None, **attrs):
+        onnx = import_onnx()
+        output = self.name(hint) if output is None else output
+        self.nodes.append(
+            onnx.helper.make_node(
+                op_type, list(inputs), [output], name=self.name(op_type), **attrs
+            )
+        )
+        return output
+
+
+class Skl2onnxBuilder:
+    """The same interface over a skl2onnx ``scope`` and ``container``."""
+
+    def __init__(self, scope, container):
+        self.scope = scope
+        self.container = container
+
+    def name(self, hint):
+        return self.scope.get_unique_variable_name(hint)
+
+    def constant(self, hint, array):
+        onnx = import_onnx()
+        name = self.name(hint)
+        tensor = onnx.numpy_helper.from_array(np.asarray(array), name)
+        self.container.add_initializer(
+            name, tensor.data_type, list(tensor.dims), tensor
+        )
+        return name
+
+    def node(self, op_type, inputs, hint, *, output=None, **attrs):
+        output = self.name(hint) if output is None else output
+        self.container.add_node(
+            op_type, list(inputs), [output],
+            name=self.scope.get_unique_operator_name(op_type), **attrs,
+        )
+        return output
+
+
+def _int64(values):
+    return np.asarray(values, dtype=np.int64)
+
+
+def _pads(arch):
+    """``(top, bottom, left, right)`` of the convolution's zero padding."""
+    if arch.padding != "same":
+        return 0, 0, 0, 0
+    (top, bottom), (left, right) = same_padding(arch.kernel_hw)
+    return top, bottom, left, right
+
+
+def _emit_conv(builder, arch, kernels, intercepts, images):
+    """ONNX ``Conv``: (n, c, h, w) -> (n, F, ho, wo)."""
+    top, bottom, left, right = _pads(arch)
+    inputs = [images, builder.constant("kernels", kernels)]
+    if intercepts is not None:
+        inputs.append(builder.constant("kernel_intercepts", intercepts))
+    return builder.node(
+        "Conv", inputs, "conv", kernel_shape=list(arch.kernel_hw),
+        pads=[top, left, bottom, right], strides=[1, 1], dilations=[1, 1],
+    )
+
+
+def _emit_unfolded_conv(builder, arch, kernels, intercepts, images):
+    """The convolution as im2col + MatMul: (n, c, h, w) -> (n, F, ho * wo).
+
+    Built from Pad, Slice, Unsqueeze, Concat, Reshape, MatMul and Add. The
+    patches are laid out as the fast kernels (:mod:`sktinycnn._kernels`) lay
+    them, ``(channel, i, j)`` by output pixel, so the product is the same one.
+    """
+    (kh, kw), (ho, wo) = arch.kernel_hw, arch.map_hw
+    top, bottom, left, right = _pads(arch)
+    if top or bottom or left or right:
+        pads = builder.constant("pads", _int64([0, 0, top, left, 0, 0, bottom, right]))
+        images = builder.node("Pad", [images, pads], "padded")
+    patches = images
+    if kh * kw > 1:
+        axes = builder.constant("spatial_axes", _int64([2, 3]))
+        axis2 = builder.constant("patch_axis", _int64([2]))
+        shifted = []
+        for i in range(kh):
+            for j in range(kw):
+                starts = builder.constant("starts", _int64([i, j]))
+                ends = builder.constant("ends", _int64([i + ho, j + wo]))
+                window = builder.node("Slice", [images, starts, ends, axes], "window")
+                shifted.append(builder.node("Unsqueeze", [window, axis2], "window"))
+        # (n, c, kh*kw, ho, wo): patches[n, c, (i, j), y, x] = padded[n, c, y+i, x+j]
+        patches = builder.node("Concat", shifted, "patches", axis=2)
+    shape = builder.constant("patches_shape", _int64([0, arch.n_kernel, ho * wo]))
+    patches = builder.node("Reshape", [patches, shape], "patches_matrix")
+    # The flipped kernels as the (F, c*kh*kw) matrix of the fast kernels.
+    matrix = builder.constant("kernels", kernels.reshape(arch.n_filters, -1))
+    pre = builder.node("MatMul", [matrix, patches], "conv")
+    if intercepts is not None:
+        bias = builder.constant("kernel_intercepts", intercepts.reshape(-1, 1))
+        pre = builder.node("Add", [pre, bias], "conv_biased")
+    return pre
+
+
+def _emit_pooling(builder, arch, maps, form, dtype):
+    """Pool (n, F, ho, wo) maps into (n, F, hp, wp).
+
+    Windows tile the maps from the top-left with stride = window and no
+    padding, and ``ceil_mode=0`` drops the rows and columns that fill no
+    window, as :func:`sktinycnn._pooling.pool_forward` does.
+    """
+    (ph, pw), (hp, wp) = arch.pool_hw, arch.hidden_hw
+    if form == "conv":
+        if tuple(arch.pool_hw) == tuple(arch.map_hw):
+            op = "GlobalMaxPool" if arch.pooling == "max" else "GlobalAveragePool"
+            return builder.node(op, [maps], "pooled")
+        op = "MaxPool" if arch.pooling == "max" else "AveragePool"
+        return builder.node(
+            op, [maps], "pooled", kernel_shape=[ph, pw], strides=[ph, pw],
+            pads=[0, 0, 0, 0], ceil_mode=0,
+        )
+    if arch.pooling == "max":
+        return builder.node(
+            "MaxPool", [maps], "pooled", kernel_shape=[ph, pw], strides=[ph, pw],
+            pads=[0, 0, 0, 0], ceil_mode=0,
+        )
+    # Average: crop to whole windows, split each axis into (windows, cells)
+    # and sum over the cells; then scale as pool_forward does.
+    if (hp * ph, wp * pw) != tuple(arch.map_hw):
+        maps = builder.node(
+            "Slice",
+            [maps, builder.constant("crop_starts", _int64([0, 0])),
+             builder.constant("crop_ends", _int64([hp * ph, wp * pw])),
+             builder.constant("spatial_axes", _int64([2, 3]))],
+            "cropped",
+        )
+    shape = _int64([0, arch.n_filters, hp, ph, wp, pw])
+    windows = builder.node(
+        "Reshape", [maps, builder.constant("windows_shape", shape)], "windows"
+    )
+    axes = builder.constant("cell_axes", _int64([3, 5]))
+    summed = builder.node("ReduceSum", [windows, axes], "window_sums", keepdims=0)
+    weight = builder.constant("cell_weight", np.asarray(1.0 / (ph * pw), dtype))
+    return builder.node("Mul", [summed, weight], "pooled")
+
+
+def emit_network(builder, estimator, input_name, input_dtype, output_name, form):
+    """Emit the fitted network from ``input_name`` to ``output_name``.
+
+    ``form`` is ``"conv"`` or ``"unfold"`` (see the module's docstring).
+    """
+    arch = estimator._arch
+    dtype = estimator.kernels_.dtype
+    x = input_name
+    if np.dtype(input_dtype) != dtype:
+        # predict converts X to the model's dtype first; so does the graph.
+        x = builder.node("Cast", [x], "cast_input", to=elem_type(dtype))
+    # 0 copies the batch dimension, so any batch size (and 2-D, 3-D or 4-D
+    # input of the right size per sample) is accepted.
+    images = builder.node(
+        "Reshape", [x, builder.constant("image_shape", _int64([0, *arch.image_shape]))],
+        "images",
+    )
+    # ONNX Conv is a cross-correlation: flip to keep convolve2d's semantics.
+    kernels = np.ascontiguousarray(estimator.kernels_[:, :, ::-1, ::-1])
+    intercepts = estimator.kernel_intercepts_
+    intercepts = intercepts if np.any(intercepts != 0) else None
+    emit_conv = _emit_conv if form == "conv" else _emit_unfolded_conv
+    pre = emit_conv(builder, arch, kernels, intercepts, images)
+    maps = builder.node("Tanh", [pre], "maps")
+    if arch.pooling is not None:
+        if form != "conv":  # the matrix product's (n, F, ho*wo) back to maps
+            shape = _int64([0, arch.n_filters, *arch.map_hw])
+            maps = builder.node(
+                "Reshape", [maps, builder.constant("maps_shape", shape)], "maps"
+            )
+        maps = _emit_pooling(builder, arch, maps, form, dtype)
+    # C order over (F, hp, wp): the layout coef_ was trained on.
+    hidden = builder.node("Flatten", [maps], "hidden", axis=1)
+    dense = builder.node(
+        "MatMul", [hidden, builder.constant("coef", estimator.coef_)], "dense"
+    )
+    if np.any(estimator.intercept_ != 0):
+        dense = builder.node(
+            "Add", [dense, builder.constant("intercept", estimator.intercept_)], "dense"
+        )
+    offset, scale = estimator.target_offset_, estimator.target_scale_
+    if np.all(scale == 1) and np.all(offset == 0):  # scale_target=False
+        builder.node("Sigmoid", [dense], "sigmoid", output=output_name)
+        return
+    sigmoid = builder.node("Sigmoid", [dense], "sigmoid")
+    scaled = builder.node(
+        "Mul", [sigmoid, builder.constant("target_scale", scale)], "scaled"
+    )
+    builder.node(
+        "Add", [scaled, builder.constant("target_offset", offset)], "prediction",
+        output=output_name,
+    )
