@@ -38,7 +38,11 @@ except ImportError:  # pragma: no cover - exercised on scikit-learn < 1.9
         return method
 
 
-__all__ = ["BaseTinyConv", "with_callbacks"]
+__all__ = ["AUTO_BATCH_SIZE", "BaseTinyConv", "with_callbacks"]
+
+#: ``batch_size="auto"`` is ``min(AUTO_BATCH_SIZE, n_samples)`` (see
+#: docs/notes/defaults.md for the evidence).
+AUTO_BATCH_SIZE = 64
 
 
 class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
@@ -306,7 +310,7 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":
-            return min(200, n_samples)
+            return min(AUTO_BATCH_SIZE, n_samples)
         if self.batch_size > n_samples:
             warnings.warn(
                 "Got `batch_size` larger than sample size. It is going to be "

@@ -46,22 +46,22 @@ class TinyConvRegressor(RegressorMixin, BaseTinyConv):
         ``h * w = n`` and ``h <= w`` (64 -> 8x8, 10 -> 2x5, 7 -> 1x7). Ignored
         for 3-D ``X`` ``(n, h, w)`` and 4-D ``X`` ``(n, c, h, w)``, which are
         images already (a non-None value must then agree with them).
-    n_filters : int, default=1
-        Number of convolution kernels (feature maps).
-    kernel_size : int or tuple of int, default=2
+    n_filters : int, default=16
+        Number of convolution kernels (feature maps). The tutorial has 1.
+    kernel_size : int or tuple of int, default=5
         Kernel height and width. With ``padding="valid"`` a kernel larger than
         the image along an axis is clipped to the image along that axis (see
-        ``kernel_size_``).
+        ``kernel_size_``). The tutorial's is 2.
     padding : {"valid", "same"}, default="valid"
         ``"valid"``: only full overlaps (the tutorial); ``"same"``: maps as
         large as the image, exactly as ``convolve2d(..., "same")``.
-    pooling : {None, "max", "avg"}, default=None
+    pooling : {None, "max", "avg"}, default="max"
         Pooling after the tanh, over non-overlapping ``pool_size`` windows
         from the top-left (stride = the window; rows and columns that do not
         fill a window are dropped, as PyTorch's ``ceil_mode=False``). Max
         pooling sends the gradient to the first maximum of each window
         (row-major), as PyTorch does. ``None`` is the tutorial's network.
-    pool_size : int, tuple of int or "global", default=2
+    pool_size : int, tuple of int or "global", default=4
         Pooling window ``(ph, pw)``; ``"global"`` pools each whole map to one
         value. A window larger than the map along an axis is clipped to the
         map (see ``pool_size_``). Ignored without ``pooling``.
@@ -110,8 +110,10 @@ default="constant"
         L2 penalty on the kernels and dense weights (not on biases), divided
         by the batch's total sample weight like MLPRegressor's.
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``. Larger than
-        the number of samples, it is clipped with a warning. ``1`` is the
+        Mini-batch size; ``"auto"`` is ``min(64, n_samples)`` (MLPRegressor's
+        is ``min(200, n_samples)``: this network learns in fewer epochs from
+        smaller batches, see ``docs/notes/defaults.md``). Larger than the
+        number of samples, it is clipped with a warning. ``1`` is the
         tutorial's per-image update.
     max_iter : int, default=200
         Maximum number of epochs.
@@ -124,7 +126,9 @@ default="constant"
         Epochs without improvement before the stopping rule fires.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stop when its
-        R² stops improving, and keep the weights of the best epoch.
+        R² stops improving, and keep the weights of the best epoch (of the
+        last epoch within ``tol`` of the best score: as good, and trained
+        longer).
     validation_fraction : float, default=0.1
         Fraction of the training data held out with ``early_stopping``.
     shuffle : bool, default=True
@@ -231,15 +235,15 @@ default="constant"
     >>> from sktinycnn import TinyConvRegressor
     >>> X, digit = load_digits(return_X_y=True)
     >>> X = X / 16
-    >>> model = TinyConvRegressor(n_filters=4, kernel_size=3, random_state=0)
+    >>> model = TinyConvRegressor(random_state=0)
     >>> model.fit(X[:1000], digit[:1000] / 9)
-    TinyConvRegressor(kernel_size=3, n_filters=4, random_state=0)
-    >>> model.kernels_.shape, model.coef_.shape
-    ((4, 1, 3, 3), (144, 1))
+    TinyConvRegressor(random_state=0)
+    >>> model.kernels_.shape, model.pool_size_, model.coef_.shape
+    ((16, 1, 5, 5), (4, 4), (16, 1))
     >>> model.predict(X[1000:1003]).shape
     (3,)
     >>> round(model.score(X[1000:], digit[1000:] / 9), 2)
-    0.74
+    0.82
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -252,11 +256,11 @@ default="constant"
         self,
         *,
         image_shape=None,
-        n_filters=1,
-        kernel_size=2,
+        n_filters=16,
+        kernel_size=5,
         padding="valid",
-        pooling=None,
-        pool_size=2,
+        pooling="max",
+        pool_size=4,
         fit_intercept=True,
         kernel_scale=None,
         scale_target=True,
@@ -340,7 +344,7 @@ default="constant"
         >>> X, y = load_tutorial()
         >>> model = TinyConvRegressor(tol=1e-3, random_state=0).fit(X, y)
         >>> model.kernels_.shape, model.n_iter_ > 0
-        ((1, 1, 2, 2), True)
+        ((16, 1, 3, 3), True)
         """
         return self._fit(X, y, sample_weight, incremental=False)
 

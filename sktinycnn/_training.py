@@ -414,17 +414,25 @@ class Trainer:
         return theta, n_iter
 
     def _record_validation(self, theta, state):
+        """Record the epoch's validation score; whether to keep its weights.
+
+        An epoch within ``tol`` of the best score so far is as good as the
+        best (the stopping rule's meaning of ``tol``), and the later of equal
+        epochs is kept: it has trained longer. (With extreme class weights the
+        scores of later epochs can differ from the best by 1e-7 only.)
+        """
         score, loss = self.validation(theta)
         state.validation_loss_curve.append(float(loss))
         state.validation_scores.append(float(score))
-        improved = score > state.best_validation_score
-        if score < state.best_validation_score + self.params["tol"]:
+        tol = self.params["tol"]
+        keep = score >= state.best_validation_score - tol
+        if score < state.best_validation_score + tol:
             state.no_improvement_count += 1
         else:
             state.no_improvement_count = 0
-        if improved:
+        if score > state.best_validation_score:
             state.best_validation_score = float(score)
-        return improved
+        return keep
 
     def _stopping_rule(self, state, optimizer, early_stopping):
         p = self.params

@@ -12,7 +12,7 @@ from sklearn.exceptions import SkipTestWarning
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
-from sktinycnn import TinyConvRegressor
+from sktinycnn import TinyConvClassifier, TinyConvRegressor
 
 CONFIGURATIONS = [
     TinyConvRegressor(),
@@ -41,15 +41,45 @@ CONFIGURATIONS = [
 ]
 
 
+CLASSIFIER_CONFIGURATIONS = [
+    # Defaults: 16 3x3 filters, 2x2 max pooling, Adam.
+    TinyConvClassifier(),
+    # SGD with Nesterov momentum.
+    TinyConvClassifier(solver="sgd", learning_rate=0.1),
+    # Early stopping on the validation accuracy of a stratified split. (At the
+    # default step size, check_class_weight_classifiers' extreme weights, 1000
+    # and 1e-4, need more than n_iter_no_change epochs to move the validation
+    # accuracy by more than 1e-7: early stopping then ends before the model
+    # predicts the heavy class, as early stopping should.)
+    TinyConvClassifier(early_stopping=True, learning_rate=0.1),
+    # Balanced class weights (multiplied into sample_weight).
+    TinyConvClassifier(class_weight="balanced"),
+    # Global average pooling; and the tutorial's unpooled network.
+    TinyConvClassifier(pooling="avg", pool_size="global"),
+    TinyConvClassifier(pooling=None, n_filters=4),
+    # No biases. (Without biases and pooling the network is an odd function of
+    # its input, which cannot put check_class_weight_classifiers' blobs on both
+    # sides of the origin in one class; a max pool is not odd.)
+    TinyConvClassifier(
+        fit_intercept=False, padding="same", pooling="max", pool_size="global"
+    ),
+]
+
+
 def test_no_check_is_excused():
     for estimator in CONFIGURATIONS:
         tags = get_tags(estimator)
         assert not tags.regressor_tags.poor_score
         assert not tags.non_deterministic
         assert tags.target_tags.multi_output
+    for estimator in CLASSIFIER_CONFIGURATIONS:
+        tags = get_tags(estimator)
+        assert not tags.classifier_tags.poor_score
+        assert not tags.non_deterministic
+        assert tags.target_tags.multi_output and tags.classifier_tags.multi_label
 
 
-@parametrize_with_checks(CONFIGURATIONS)
+@parametrize_with_checks(CONFIGURATIONS + CLASSIFIER_CONFIGURATIONS)
 def test_sklearn_compatible_estimator(estimator, check):
     # A check that raises SkipTest would only warn (SkipTestWarning); turning
     # that warning into an error makes any skipped check fail this test.
@@ -80,5 +110,27 @@ def test_key_checks_are_collected():
         "check_regressor_multioutput",
         "check_fit2d_1feature",
         "check_readonly_memmap_input",
+    ):
+        assert name in names
+
+
+def test_key_classifier_checks_are_collected():
+    with ignoring(CONVERGENCE):
+        results = check_estimator(TinyConvClassifier(), on_fail=None)
+    names = {result["check_name"] for result in results}
+    assert all(result["status"] == "passed" for result in results)
+    for name in (
+        "check_classifiers_train",
+        "check_classifiers_one_label",
+        "check_classifiers_classes",
+        "check_supervised_y_2d",
+        "check_classifier_data_not_an_array",
+        "check_sample_weight_equivalence_on_dense_data",
+        "check_classifiers_regression_target",
+        "check_decision_proba_consistency",
+        "check_fit_idempotent",
+        "check_n_features_in_after_fitting",
+        "check_classifier_multioutput",
+        "check_class_weight_classifiers",
     ):
         assert name in names

@@ -1,0 +1,647 @@
+"""TinyConvClassifier: the network with a sigmoid or softmax log-loss head.
+
+The classifier's own part of the estimator: label encoding and class weights
+(:mod:`._labels`), its heads (:class:`._heads.SigmoidLogLoss` for binary and
+multilabel targets, :class:`._heads.SoftmaxLogLoss` for multiclass ones),
+accuracy for validation scores on a stratified split, ``partial_fit`` with
+declared classes, and the predict methods. Everything else is
+:class:`._base.BaseTinyConv`'s.
+"""
+
+import numbers
+from typing import ClassVar
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score
+from sklearn.utils.multiclass import unique_labels
+
+from ._base import BaseTinyConv, with_callbacks
+from ._constraints import (
+    COMMON_CONSTRAINTS,
+    NONE,
+    PAIR,
+    POSITIVE_INT,
+    Interval,
+    Options,
+    _Kind,
+)
+from ._heads import SigmoidLogLoss, SoftmaxLogLoss, binary_log_proba
+from ._labels import (
+    as_label_target,
+    class_weight_per_row,
+    content_keyed_split,
+    encode_labels,
+)
+
+__all__ = ["TinyConvClassifier"]
+
+_DICT = _Kind(lambda value: isinstance(value, dict), "a dict {label: weight}")
+
+
+class _PartialFit:
+    """Marks a ``partial_fit`` call and carries its ``classes`` argument."""
+
+    def __init__(self, classes):
+        self.classes = classes
+
+
+class TinyConvClassifier(ClassifierMixin, BaseTinyConv):
+    """Tiny convolutional network classifier: conv -> tanh -> dense -> log-loss.
+
+    The network of :class:`TinyConvRegressor` with a classifier's head, the
+    training controls of :class:`~sklearn.neural_network.MLPClassifier`, and
+    its targets: binary labels (one logistic output, the probability of
+    ``classes_[1]``), multiclass labels (one softmax output per class) and
+    multilabel 2-D 0/1 indicators (one independent logistic output per
+    label), all trained on log-loss. Labels may be any sortable values
+    (ints, strings, bools). See :ref:`classification`.
+
+    Parameters
+    ----------
+    image_shape : None or tuple of int, default=None
+        Shape of one image in a flat row of ``X``: ``(height, width)`` or
+        ``(channels, height, width)``; ``None`` is the most square ``h x w``
+        with ``h * w = n_features`` and ``h <= w``. Ignored for 3-D and 4-D
+        ``X``, which are images already.
+    n_filters : int, default=16
+        Number of convolution kernels (feature maps).
+    kernel_size : int or tuple of int, default=3
+        Kernel height and width, clipped to the image with ``"valid"``.
+    padding : {"valid", "same"}, default="valid"
+        ``"valid"``: only full overlaps; ``"same"``: maps as large as the
+        image, exactly as ``convolve2d(..., "same")``.
+    pooling : {None, "max", "avg"}, default="max"
+        Pooling after the tanh over non-overlapping ``pool_size`` windows
+        (see :class:`TinyConvRegressor`); pooling makes the network tolerant
+        of where a pattern is in the image. ``None`` is the tutorial's
+        network.
+    pool_size : int, tuple of int or "global", default=2
+        Pooling window, clipped to the maps; ``"global"`` pools each whole
+        map to one value. Ignored without ``pooling``.
+    fit_intercept : bool, default=True
+        Whether to learn a bias per feature map and per output.
+    kernel_scale : float or None, default=None
+        Standard deviation of every initial weight; ``None`` is fan-in based
+        (LeCun normal kernels, small dense weights).
+    class_weight : None, "balanced" or dict, default=None
+        Weights of the classes, multiplied into ``sample_weight`` as in
+        scikit-learn's linear models. A dict maps labels to weights (labels
+        left out weigh 1); ``"balanced"`` weighs class ``c`` by ``W / (k *
+        W_c)`` from the sample weights of the rows given to ``fit`` (``W_c``
+        of class ``c``, ``W`` of all, ``k`` classes present). With a
+        multilabel ``y`` only ``"balanced"`` is accepted (each label balanced
+        over 0 and 1, multiplied over the labels). ``partial_fit`` balances
+        each batch on its own frequencies: for weights over a whole stream,
+        pass a dict from ``compute_class_weight``.
+    solver : {"sgd", "adam"}, default="adam"
+        The optimiser (Adam's dense steps scaled as the regressor's).
+    learning_rate : float, default=0.02
+        Initial step size (``learning_rate_init`` of MLPClassifier).
+    learning_rate_schedule : {"constant", "invscaling", "adaptive"}, \
+default="constant"
+        Step-size schedule for ``solver="sgd"`` (MLPClassifier's
+        ``learning_rate``).
+    power_t : float, default=0.5
+        Exponent of the ``"invscaling"`` schedule.
+    momentum : float, default=0.9
+        Momentum of ``solver="sgd"``, in [0, 1].
+    nesterovs_momentum : bool, default=True
+        Whether ``solver="sgd"`` uses Nesterov's momentum.
+    beta_1 : float, default=0.9
+        Adam's decay rate of the first moment estimates, in [0, 1).
+    beta_2 : float, default=0.999
+        Adam's decay rate of the second moment estimates, in [0, 1).
+    epsilon : float, default=1e-8
+        Adam's numerical-stability term.
+    alpha : float, default=1e-4
+        L2 penalty on the kernels and dense weights (not on biases), divided
+        by the batch's total sample weight like MLPClassifier's.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    tol : float, default=1e-4
+        Tolerance of the stopping rule: training stops when the training
+        log-loss (or, with ``early_stopping``, the validation accuracy) has
+        not improved by at least ``tol`` for ``n_iter_no_change`` epochs.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before the stopping rule fires.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, stratified by
+        class, stop when its accuracy stops improving, and keep the weights
+        of the best epoch (of the last epoch within ``tol`` of the best
+        score: as good, and trained longer). The held-out rows are chosen by a seeded hash of
+        their pixels, so identical rows fall on the same side and a row of
+        weight 2 is held out exactly when two copies of it would be.
+        ``partial_fit`` ignores it, as MLPClassifier's does.
+    validation_fraction : float, default=0.1
+        Fraction of each class's weight held out with ``early_stopping``.
+    shuffle : bool, default=True
+        Whether to shuffle the samples at every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and the validation split.
+    warm_start : bool, default=False
+        Continue from the previous fit's weights and optimiser state; ``y``
+        must then have the classes of that fit.
+    verbose : int, default=0
+        ``> 0`` prints the loss (and validation score) after every epoch.
+    n_jobs : int or None, default=None
+        Threads used inside one fit and predict, scikit-learn's meaning.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels, sorted (for multilabel ``y``: the label indices
+        ``0 .. n_labels - 1``).
+    out_activation_ : str
+        ``"logistic"`` (binary, multilabel) or ``"softmax"`` (multiclass).
+    n_outputs_ : int
+        Output units: 1 (binary), ``n_classes`` or ``n_labels``.
+    image_shape_ : tuple of int
+        ``(channels, height, width)`` of the images.
+    kernel_size_ : tuple of int
+        Effective ``(kh, kw)`` after clipping to the image.
+    pool_size_ : tuple of int or None
+        Effective pooling window (None without pooling).
+    kernels_ : ndarray of shape (n_filters, channels, kh, kw)
+        Convolution kernels (true convolution).
+    kernel_intercepts_ : ndarray of shape (n_filters,)
+        Bias of each feature map (zeros when ``fit_intercept=False``).
+    coef_ : ndarray of shape (n_filters * hp * wp, n_outputs)
+        Dense weights over the C-order flattened (pooled) maps.
+    intercept_ : ndarray of shape (n_outputs,)
+        Dense biases (zeros when ``fit_intercept=False``).
+    n_features_in_ : int
+        Number of features (pixels times channels) seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during fit, when ``X`` has string column names.
+    n_iter_ : int
+        Epochs run by the last call to ``fit`` or ``partial_fit``.
+    t_ : int or float
+        Training samples seen (counted by their weights).
+    loss_ : float
+        Training log-loss of the last epoch (per unit of weight, with
+        penalty).
+    loss_curve_ : list of float
+        Training loss of every epoch since the model was initialised.
+    best_loss_ : float or None
+        Lowest training loss (None with ``early_stopping``).
+    validation_scores_ : list of float or None
+        Validation accuracy of every epoch (None without ``early_stopping``).
+    validation_loss_curve_ : list of float or None
+        Validation log-loss (no penalty) of every epoch.
+    best_validation_score_ : float or None
+        Best validation accuracy (None without ``early_stopping``).
+
+    See Also
+    --------
+    TinyConvRegressor : The same network as a regressor.
+    sklearn.neural_network.MLPClassifier : Fully connected network classifier.
+
+    Notes
+    -----
+    The loss of a batch is ``sum_i w_i * loss_i / sum_i w_i`` plus the L2
+    penalty, with ``w_i`` the sample weight times the class weight and
+    ``loss_i`` the log-loss of row ``i`` (summed over the labels of a
+    multilabel row, as MLPClassifier's). Probabilities and log-probabilities
+    are computed from the logits, so ``predict_log_proba`` is finite wherever
+    a logit gap is.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sktinycnn import TinyConvClassifier
+    >>> X, digit = load_digits(return_X_y=True)
+    >>> model = TinyConvClassifier(random_state=0).fit(X[:1200] / 16, digit[:1200])
+    >>> model.classes_, model.out_activation_
+    (array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]), 'softmax')
+    >>> model.predict_proba(X[1200:1203] / 16).shape
+    (3, 10)
+    >>> round(model.score(X[1200:] / 16, digit[1200:]), 2)
+    0.93
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **COMMON_CONSTRAINTS,
+        "class_weight": [NONE, Options("balanced"), _DICT],
+        "pooling": [NONE, Options("max", "avg")],
+        "pool_size": [POSITIVE_INT, PAIR, Options("global")],
+        "n_jobs": [NONE, Interval(numbers.Integral, None, None)],
+    }
+    _y_validation: ClassVar[dict] = {"multi_output": True}
+
+    def __init__(
+        self,
+        *,
+        image_shape=None,
+        n_filters=16,
+        kernel_size=3,
+        padding="valid",
+        pooling="max",
+        pool_size=2,
+        fit_intercept=True,
+        kernel_scale=None,
+        class_weight=None,
+        solver="adam",
+        learning_rate=0.02,
+        learning_rate_schedule="constant",
+        power_t=0.5,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        alpha=1e-4,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        n_jobs=None,
+    ):
+        self.image_shape = image_shape
+        self.n_filters = n_filters
+        self.kernel_size = kernel_size
+        self.padding = padding
+        self.pooling = pooling
+        self.pool_size = pool_size
+        self.fit_intercept = fit_intercept
+        self.kernel_scale = kernel_scale
+        self.class_weight = class_weight
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.power_t = power_t
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+
+    @with_callbacks
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on images ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), \
+(n_samples, height, width) or (n_samples, channels, height, width)
+            Training images, flat (reshaped with ``image_shape``) or as images.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a 0/1 indicator matrix for multilabel targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, multiplied by the class weights. Rows of
+            zero weight are ignored.
+
+        Returns
+        -------
+        self : TinyConvClassifier
+            The fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktinycnn import TinyConvClassifier
+        >>> X = np.random.RandomState(0).rand(30, 4, 4)
+        >>> y = (X.mean(axis=(1, 2)) > 0.5) * 1
+        >>> model = TinyConvClassifier(max_iter=300, random_state=0).fit(X, y)
+        >>> model.classes_
+        array([0, 1])
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @with_callbacks
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch over ``X``, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), \
+(n_samples, height, width) or (n_samples, channels, height, width)
+            Training images.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels (each among ``classes``), or a 0/1 indicator matrix.
+        classes : array-like of shape (n_classes,), default=None
+            Every label of all calls (e.g. ``np.unique(y_all)``): required on
+            the first call, optional later (then it must be the same). ``y``
+            need not contain them all. For a multilabel ``y``, the label
+            indices ``0 .. n_labels - 1``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights.
+
+        Returns
+        -------
+        self : TinyConvClassifier
+            The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktinycnn import TinyConvClassifier
+        >>> X = np.random.RandomState(0).rand(30, 4, 4)
+        >>> y = np.array(["dark", "light"])[(X.mean(axis=(1, 2)) > 0.5) * 1]
+        >>> model = TinyConvClassifier(random_state=0)
+        >>> model = model.partial_fit(X[:10], y[:10], classes=["dark", "light"])
+        >>> model = model.partial_fit(X[10:], y[10:])
+        >>> model.classes_, len(model.loss_curve_)
+        (array(['dark', 'light'], dtype='<U5'), 2)
+        """
+        return self._fit(
+            X, y, sample_weight, incremental=True, classes=_PartialFit(classes)
+        )
+
+    # -------------------------------------------------------------- targets
+
+    def _encode_targets(self, y, sample_weight, dtype, *, first_call, classes):
+        """Codes, the head's 0/1 targets, weights times class weights."""
+        partial = classes if isinstance(classes, _PartialFit) else None
+        y, multilabel = as_label_target(y)
+        if first_call:
+            classes_ = self._first_classes(y, multilabel, partial)
+        else:
+            classes_ = self._check_classes(y, multilabel, partial)
+        if multilabel:
+            codes = y
+            targets = y.astype(dtype)
+            head = SigmoidLogLoss()
+        else:
+            codes = encode_labels(y, classes_)
+            if len(classes_) == 2:
+                targets = (codes == 1).astype(dtype)[:, None]
+                head = SigmoidLogLoss()
+            else:
+                targets = np.zeros((len(codes), len(classes_)), dtype)
+                targets[np.arange(len(codes)), codes] = 1
+                head = SoftmaxLogLoss()
+        if not multilabel and partial is None:
+            self._check_two_classes(codes, classes_, sample_weight)
+        row_weight = class_weight_per_row(
+            self.class_weight, classes_, codes, sample_weight, multilabel
+        )
+        if row_weight is not None:
+            base = 1 if sample_weight is None else sample_weight
+            sample_weight = np.asarray(base * row_weight, dtype=dtype)
+            total = sample_weight.sum()
+            if not (np.isfinite(total) and total > 0):
+                raise ValueError(
+                    "The sample weights times the class weights sum to "
+                    f"{total}: at least one row needs a positive, finite weight."
+                )
+        attributes = {
+            "classes_": classes_,
+            "out_activation_": head.out_activation,
+            "_multilabel": multilabel,
+        }
+        return codes, targets, sample_weight, head, attributes
+
+    def _first_classes(self, y, multilabel, partial):
+        if partial is not None and partial.classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if multilabel:
+            classes_ = np.arange(y.shape[1])
+            if partial is not None and not np.array_equal(
+                unique_labels(partial.classes), classes_
+            ):
+                raise ValueError(
+                    "For a multilabel indicator y, classes must be the label "
+                    f"indices {classes_.tolist()}; got {partial.classes!r}."
+                )
+            return classes_
+        if partial is not None:
+            return unique_labels(partial.classes)
+        return unique_labels(y)
+
+    def _check_classes(self, y, multilabel, partial):
+        classes_ = self.classes_
+        if partial is not None and partial.classes is not None and not (
+            np.array_equal(unique_labels(partial.classes), classes_)
+        ):
+            raise ValueError(
+                f"`classes={partial.classes!r}` is not the same as on last call "
+                f"to partial_fit, was: {classes_!r}"
+            )
+        if multilabel != self._multilabel:
+            was = "a multilabel indicator" if self._multilabel else "labels"
+            raise ValueError(
+                f"This model was fitted on {was} y; got "
+                f"{'an indicator' if multilabel else 'labels'} now. Set "
+                "warm_start=False to refit."
+            )
+        if multilabel:
+            if y.shape[1] != len(classes_):
+                raise ValueError(
+                    f"y has {y.shape[1]} labels but the model was fitted on "
+                    f"{len(classes_)}."
+                )
+            return classes_
+        if partial is None and set(unique_labels(y)) != set(classes_):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as "
+                f"in the previous call to fit. Previously got {classes_}, `y` "
+                f"has {unique_labels(y)}"
+            )
+        return classes_
+
+    @staticmethod
+    def _check_two_classes(codes, classes_, sample_weight):
+        present = codes if sample_weight is None else codes[sample_weight > 0]
+        if len(np.unique(present)) < 2:
+            raise ValueError(
+                "TinyConvClassifier needs samples of at least 2 classes in the "
+                "data (rows of positive weight), but the data contains only "
+                f"one class: {classes_[present[0]]!r}."
+            )
+
+    def _stratify(self, y):
+        return None if y.ndim == 2 else y
+
+    def _split_validation(self, images, y, targets, sample_weight, rng):
+        train_idx, val_idx = content_keyed_split(
+            images, self._stratify(y), sample_weight, self.validation_fraction,
+            rng,
+        )
+        if len(val_idx) < 2 or len(train_idx) < 1:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset: early_stopping with "
+                f"validation_fraction={self.validation_fraction} holds out "
+                f"{len(val_idx)} of {images.shape[0]} sample(s): at least 2 are "
+                "needed (and 1 to train on)."
+            )
+
+        def rows(idx):
+            weights = None if sample_weight is None else sample_weight[idx]
+            return images[idx], y[idx], targets[idx], weights
+
+        return rows(train_idx), rows(val_idx)
+
+    def _validation_score(self, y, outputs, sample_weight, target_attributes):
+        return float(
+            accuracy_score(y, self._codes(outputs, target_attributes["_multilabel"]),
+                           sample_weight=sample_weight)
+        )
+
+    @staticmethod
+    def _codes(outputs, multilabel):
+        """Predicted codes from the head's outputs (0.5 thresholds, argmax)."""
+        if multilabel:
+            return (outputs > 0.5).astype(np.int64)
+        if outputs.shape[1] == 1:
+            return (outputs[:, 0] > 0.5).astype(np.int64)
+        return np.argmax(outputs, axis=1)
+
+    # -------------------------------------------------------------- predict
+
+    def predict(self, X):
+        """Predict the class (or the labels) of images ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), \
+(n_samples, height, width) or (n_samples, channels, height, width)
+            Images, in the same form as during fit.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            The most probable class of each image, from ``classes_`` (the
+            argmax of ``predict_proba``); for multilabel models a 0/1 int
+            indicator of the labels of probability above 0.5.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktinycnn import TinyConvClassifier
+        >>> X = np.random.RandomState(0).rand(30, 4, 4)
+        >>> y = (X.mean(axis=(1, 2)) > 0.5) * 1
+        >>> model = TinyConvClassifier(max_iter=300, random_state=0).fit(X, y)
+        >>> model.predict(X[:3])
+        array([1, 1, 0])
+        """
+        proba = self.predict_proba(X)
+        if self._multilabel:
+            return self._codes(proba, True)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def decision_function(self, X):
+        """Return the logits of the output layer for images ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), \
+(n_samples, height, width) or (n_samples, channels, height, width)
+            Images, in the same form as during fit.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Binary: the logit of ``classes_[1]`` (positive means that class);
+            multiclass: one logit per class (the softmax's inputs);
+            multilabel: one logit per label.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktinycnn import TinyConvClassifier
+        >>> X = np.random.RandomState(0).rand(30, 4, 4)
+        >>> y = (X.mean(axis=(1, 2)) > 0.5) * 1
+        >>> model = TinyConvClassifier(max_iter=300, random_state=0).fit(X, y)
+        >>> model.decision_function(X[:3]).shape
+        (3,)
+        """
+        logits, _ = self._forward(X)
+        return logits[:, 0].copy() if self.n_outputs_ == 1 and not (
+            self._multilabel
+        ) else logits
+
+    def predict_proba(self, X):
+        """Predict the probability of each class (or label) for images ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), \
+(n_samples, height, width) or (n_samples, channels, height, width)
+            Images, in the same form as during fit.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Class probabilities in the order of ``classes_``, each row summing
+            to 1; for multilabel models the probability of each label.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktinycnn import TinyConvClassifier
+        >>> X = np.random.RandomState(0).rand(30, 4, 4)
+        >>> y = (X.mean(axis=(1, 2)) > 0.5) * 1
+        >>> model = TinyConvClassifier(max_iter=300, random_state=0).fit(X, y)
+        >>> model.predict_proba(X[:3]).shape
+        (3, 2)
+        """
+        logits, _ = self._forward(X)
+        if self._multilabel:
+            return expit(logits, out=logits)
+        if logits.shape[1] == 1:
+            p = expit(logits[:, 0])
+            return np.stack([1 - p, p], axis=1)
+        return SoftmaxLogLoss().activate(logits, out=logits)
+
+    def predict_log_proba(self, X):
+        """Predict the log-probabilities, computed stably from the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), \
+(n_samples, height, width) or (n_samples, channels, height, width)
+            Images, in the same form as during fit.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``log`` of :meth:`predict_proba` without its rounding to 0: a
+            confident prediction gets a finite, very negative value for the
+            other classes.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktinycnn import TinyConvClassifier
+        >>> X = np.random.RandomState(0).rand(30, 4, 4)
+        >>> y = (X.mean(axis=(1, 2)) > 0.5) * 1
+        >>> model = TinyConvClassifier(max_iter=300, random_state=0).fit(X, y)
+        >>> model.predict_log_proba(X[:3]).shape
+        (3, 2)
+        """
+        logits, _ = self._forward(X)
+        if self._multilabel:
+            return SigmoidLogLoss().log_proba(logits)
+        if logits.shape[1] == 1:
+            return binary_log_proba(logits)
+        return SoftmaxLogLoss().log_proba(logits)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.classifier_tags.multi_label = True
+        return tags

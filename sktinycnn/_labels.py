@@ -1,0 +1,161 @@
+"""Labels for the classifier: encoding, class weights and the validation split.
+
+The classifier keeps only plain arrays (``classes_``, an integer code per
+row, a 0/1 target matrix for its head), so that its fitted state pickles and
+loads with skops as plain data; the label rules are scikit-learn's
+(``unique_labels``, ``type_of_target``, ``compute_class_weight``).
+"""
+
+import hashlib
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import (
+    check_classification_targets,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import column_or_1d
+
+__all__ = [
+    "as_label_target",
+    "class_weight_per_row",
+    "content_keyed_split",
+    "encode_labels",
+]
+
+
+def as_label_target(y):
+    """``y`` as 1-D labels or a dense 2-D 0/1 indicator, and whether multilabel.
+
+    A column vector is raveled with scikit-learn's DataConversionWarning, as
+    MLPClassifier does. Continuous targets and multiclass-multioutput targets
+    raise a ValueError naming what is accepted.
+    """
+    if sp.issparse(y):
+        y = y.toarray()
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    kind = type_of_target(y, input_name="y")
+    if kind == "multilabel-indicator":
+        return y.astype(np.int64), True
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(
+            f"TinyConvClassifier supports binary, multiclass and multilabel "
+            f"(2-D 0/1 indicator) targets; got a {kind} y of shape {y.shape}."
+        )
+    return y, False
+
+
+def encode_labels(y, classes):
+    """The code of each label of ``y`` in the sorted ``classes``.
+
+    Raises a ValueError naming the labels of ``y`` that ``classes`` lacks.
+    """
+    unseen = np.setdiff1d(unique_labels(y), classes)
+    if len(unseen):
+        raise ValueError(
+            f"`y` has classes not in `self.classes_`. `self.classes_` has "
+            f"{classes}. 'y' has {unique_labels(y)}: {unseen} not among them. "
+            "Pass every label to the first call of partial_fit (classes=...)."
+        )
+    return np.searchsorted(classes, y).astype(np.int64)
+
+
+def class_weight_per_row(class_weight, classes, codes, sample_weight, multilabel):
+    """Per-row weights of ``class_weight`` (None: no class weighting).
+
+    ``"balanced"`` gives class ``c`` the weight ``W / (k * W_c)``, where
+    ``W_c`` is the total sample weight of its rows, ``W`` that of all rows and
+    ``k`` the number of classes present (rows of positive weight only), so
+    that weighting a row by 2 or repeating it gives the same weights. For a
+    multilabel ``codes`` (the indicator) each label column is balanced over
+    its values 0 and 1 and a row's weight is the product over the columns, as
+    ``compute_sample_weight`` does for multi-output targets.
+    """
+    if class_weight is None:
+        return None
+    w = np.ones(len(codes)) if sample_weight is None else sample_weight
+    positive = w > 0
+    if multilabel:
+        if isinstance(class_weight, dict):
+            raise ValueError(
+                "class_weight as a dict is for single-label y (keys are the "
+                "labels); with a multilabel indicator y use "
+                "class_weight='balanced' or None."
+            )
+        columns = [
+            _balanced(codes[:, k], np.array([0, 1]), w, positive)
+            for k in range(codes.shape[1])
+        ]
+        return np.prod(columns, axis=0)
+    if isinstance(class_weight, dict):
+        per_class = compute_class_weight(class_weight, classes=classes, y=classes)
+        per_class = np.asarray(per_class, dtype=np.float64)
+        if not (np.all(np.isfinite(per_class)) and np.all(per_class >= 0)):
+            raise ValueError(
+                f"class_weight must map labels to finite non-negative weights; "
+                f"got {class_weight!r}."
+            )
+        return per_class[codes]
+    return _balanced(codes, np.arange(len(classes)), w, positive)
+
+
+def _balanced(codes, all_codes, w, positive):
+    present = np.unique(codes[positive])
+    weights = compute_class_weight(
+        "balanced", classes=present, y=codes[positive], sample_weight=w[positive]
+    )
+    per_code = np.ones(len(all_codes))
+    per_code[present] = weights
+    return per_code[codes]
+
+
+def content_keyed_split(images, groups, sample_weight, fraction, rng):
+    """Validation rows chosen by a seeded hash of each row's pixels, by group.
+
+    Within each group (a class, or all rows when ``groups`` is None) rows are
+    ranked by the hash; rows are taken into validation in that order while
+    the weight before them is below ``fraction`` of the group's weight, and
+    every group keeps its last distinct row for training. Identical rows
+    share a hash, so they are never split between training and validation,
+    and a row of weight 2 falls on the same side as two copies of it would:
+    early stopping weighs rows exactly as repeating them does. The hash key
+    is drawn from ``rng``; the order is otherwise unrelated to the pixels.
+
+    Returns ``(train_indices, validation_indices)``, each sorted.
+    """
+    n_samples = images.shape[0]
+    salt = rng.randint(np.iinfo(np.int32).max).to_bytes(8, "little")
+    rows = np.ascontiguousarray(images).reshape(n_samples, -1)
+    keys = np.array(
+        [
+            int.from_bytes(
+                hashlib.blake2b(row.tobytes(), digest_size=8, salt=salt).digest(),
+                "little",
+            )
+            for row in rows
+        ],
+        dtype=np.uint64,
+    )
+    w = np.ones(n_samples) if sample_weight is None else np.asarray(
+        sample_weight, dtype=np.float64
+    )
+    groups = np.zeros(n_samples, np.int64) if groups is None else groups
+    validation = np.zeros(n_samples, dtype=bool)
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        order = members[np.argsort(keys[members], kind="stable")]
+        sorted_keys = keys[order]
+        cumulative = np.concatenate([[0.0], np.cumsum(w[order])])
+        # The weight of the rows of strictly smaller hash: copies of a row
+        # (equal hashes) all get the same value and so the same side.
+        before = cumulative[np.searchsorted(sorted_keys, sorted_keys, side="left")]
+        take = before < fraction * cumulative[-1]
+        last_key = sorted_keys[-1]
+        take &= sorted_keys != last_key
+        validation[order[take]] = True
+    return np.flatnonzero(~validation), np.flatnonzero(validation)
