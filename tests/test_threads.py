@@ -321,3 +321,21 @@ def test_a_team_hands_a_helper_error_to_the_caller():
         team.run(done.append)  # the team still works afterwards
         assert sorted(done) == [0, 1]
     assert not _worker_threads()
+
+
+@pytest.mark.parametrize("n_classes", [2, 4], ids=["binary", "multiclass"])
+def test_the_classifier_gets_the_same_bits_for_any_n_jobs(threaded_path, n_classes):
+    from sktinycnn import TinyConvClassifier
+
+    X, y = _data()
+    labels = np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    params = dict(n_filters=3, kernel_size=3, batch_size=40, max_iter=3, tol=0.0,
+                  random_state=0, pooling="max", pool_size=2)
+    serial = fit_quietly(TinyConvClassifier(**params, n_jobs=1), X, labels)
+    threaded_path.clear()
+    model = fit_quietly(TinyConvClassifier(**params, n_jobs=-1), X, labels)
+    assert max(threaded_path.teams) == 4 and len(threaded_path.threads) > 1
+    assert_array_equal(model.coef_, serial.coef_)
+    assert_array_equal(model.kernels_, serial.kernels_)
+    assert model.loss_curve_ == serial.loss_curve_
+    assert_array_equal(model.predict_proba(X), serial.predict_proba(X))
