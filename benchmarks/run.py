@@ -490,7 +490,10 @@ def bench_threads(quick, repeats):
         for pooled in (False, True):
             for dtype in (np.float32, np.float64):
                 X, y = large_data(n, 28, dtype)
-                extra = {"pooling": "max", "pool_size": 2} if pooled else {}
+                # Explicit: the estimator's default pooling is not W3's.
+                extra = (
+                    {"pooling": "max", "pool_size": 2} if pooled else {"pooling": None}
+                )
                 models = {
                     k: w3_model(1).set_params(n_jobs=k, **extra) for k in (1, 2)
                 }
@@ -532,7 +535,7 @@ def bench_threads(quick, repeats):
 def _bench_threaded_predict(quick, repeats):
     n = 6000 if quick else 60000
     X_small, y_small = large_data(256, 28, np.float32)
-    model = w3_model(1).fit(X_small, y_small)
+    model = w3_model(1).set_params(pooling=None).fit(X_small, y_small)
     X = np.random.RandomState(2).rand(n, 28, 28).astype(np.float32)
     model.set_params(n_jobs=2).predict(X[:1000])  # warm up
     rows = []

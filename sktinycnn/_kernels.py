@@ -301,7 +301,11 @@ class TrainingData:
     def x_max(self):
         """Largest absolute pixel value (for the overflow bound)."""
         if self._x_max is None:
-            self._x_max = float(np.max(np.abs(self.images), initial=0.0))
+            # max(max, -min): the same number without np.abs's temporary
+            # copy of the images, which cost a serial 10% of a 28x28 epoch.
+            images = self.images
+            self._x_max = float(max(np.max(images, initial=0.0),
+                                    -np.min(images, initial=0.0)))
         return self._x_max
 
 
