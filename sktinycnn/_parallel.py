@@ -35,13 +35,15 @@ __all__ = [
 ]
 
 #: Work of one parallel round, in multiply-adds of the convolution's GEMM
-#: (``images * n_pixels * n_rows * n_filters``), below which threads cost
-#: more than they gain. Measured on the project's 2-core machine (see
-#: docs/user_guide/scaling.rst): waking a helper and waiting for it costs
-#: 20-60 us on an idle machine, about what 1.5M multiply-adds take with the
-#: chunk's tanh and backward pass around them; from about 4M per round two
-#: threads were faster on both dtypes, below 1M slower.
-MIN_PARALLEL_WORK = 10**6
+#: (``images * n_pixels * n_rows * n_filters``), below which the serial path
+#: runs. Measured on the project's 2-core machine, 8 filters 3x3, one epoch,
+#: n_jobs=2 against 1 (medians of 7 interleaved repeats, another job running
+#: on the machine): waking the helper and waiting for it costs about 26 us per
+#: batch, and the Python part of each chunk holds the GIL; batches of 0.1M to
+#: 1M multiply-adds (8x8 to 16x16 images) ran 0.84-1.05x, float64 28x28
+#: batches of 1.7M and 3.5M ran 1.06x and 1.09x, float32 ones 0.90-0.91x.
+#: docs/user_guide/scaling.rst has the table.
+MIN_PARALLEL_WORK = 3 * 10**6
 
 
 def allowed_threads():
