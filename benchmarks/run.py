@@ -21,6 +21,11 @@ W3 large      20,000 random 28x28 images (target: a smooth function of the
               in PyTorch on the CPU when torch is installed (never required).
 W3 scaling    epoch time at 5k/10k/20k images (28x28) and at 16x16/28x28/56x56
               pixels (5k images): cost per image and per pixel.
+threads       W3 and a pooled W3 (max pool 2), one epoch, float32 and float64,
+              n_jobs=1 against n_jobs=2 and against PyTorch on 2 threads
+              (when installed); predict on 60,000 28x28 images, n_jobs=1
+              against n_jobs=2, and the latter's peak memory
+              (``--only threads``).
 W4 memory     predict on 60,000 28x28 float32 images: peak memory above the
               input (tracemalloc; NumPy reports its buffers to it).
 W5 sweep      GridSearchCV over learning_rate x kernel_scale (9 candidates, 3
@@ -365,15 +370,21 @@ FLOOR_VARIANTS = {
 }
 
 
-def torch_epochs(X, y, dtype, epochs, batch_size, n_filters, kernel, lr):
-    """The same network and training in PyTorch on the CPU (Adam, half MSE)."""
+def torch_epochs(X, y, dtype, epochs, batch_size, n_filters, kernel, lr, pool=None):
+    """The same network and training in PyTorch on the CPU (Adam, half MSE).
+
+    ``pool``: a max-pooling window after the tanh (None: no pooling).
+    """
     torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
     torch.manual_seed(0)
     n, h, w = X.shape
     ho, wo = h - kernel + 1, w - kernel + 1
+    layers = [torch.nn.Conv2d(1, n_filters, kernel), torch.nn.Tanh()]
+    if pool is not None:
+        layers.append(torch.nn.MaxPool2d(pool))
+        ho, wo = ho // pool, wo // pool
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, n_filters, kernel),
-        torch.nn.Tanh(),
+        *layers,
         torch.nn.Flatten(),
         torch.nn.Linear(n_filters * ho * wo, 1),
         torch.nn.Sigmoid(),
@@ -457,6 +468,95 @@ def bench_w3(quick, repeats):
         results["float64"]["fit"] / results["float32"]["fit"]
     )
     return results
+
+
+def bench_threads(quick, repeats):
+    """W3 and a pooled W3 with n_jobs=1 against n_jobs=2, and PyTorch on 2 threads.
+
+    One epoch per timing; the contenders alternate within every repeat and the
+    ratios are medians of the per-repeat ratios. Then predict on 60,000 28x28
+    images with n_jobs=1 against n_jobs=2, and the peak memory of the latter.
+    """
+    n = 512 if quick else 20000
+    results = {"n_images": n, "torch": None}
+    if not quick:
+        _import_torch()
+    torch_threads = None
+    if torch is not None:
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(2)
+        results["torch"] = {"version": torch.__version__, "threads": 2}
+    try:
+        for pooled in (False, True):
+            for dtype in (np.float32, np.float64):
+                X, y = large_data(n, 28, dtype)
+                # Explicit: the estimator's default pooling is not W3's.
+                extra = (
+                    {"pooling": "max", "pool_size": 2} if pooled else {"pooling": None}
+                )
+                models = {
+                    k: w3_model(1).set_params(n_jobs=k, **extra) for k in (1, 2)
+                }
+                for model in models.values():  # warm up imports and caches
+                    model.fit(X[:640], y[:640])
+                pool = 2 if pooled else None
+                if torch is not None:
+                    torch_epochs(X[:640], y[:640], dtype, 1, 64, 8, 3,
+                                 W3_LEARNING_RATE, pool)
+                rows = []
+                for _ in range(repeats):
+                    row = {}
+                    for k, model in models.items():
+                        row[f"n_jobs_{k}"], _ = _timed(model.fit, X, y)
+                    if torch is not None:
+                        row["torch"], _ = _timed(
+                            torch_epochs, X, y, dtype, 1, 64, 8, 3,
+                            W3_LEARNING_RATE, pool,
+                        )
+                    rows.append(row)
+                same = bool(np.array_equal(models[1].coef_, models[2].coef_))
+                entry = {key: _median(r[key] for r in rows) for key in rows[0]}
+                entry["runs"] = rows
+                entry["same_weights"] = same
+                entry["speedup"] = _median(r["n_jobs_1"] / r["n_jobs_2"] for r in rows)
+                if torch is not None:
+                    entry["torch_over_fit"] = _median(
+                        r["torch"] / r["n_jobs_2"] for r in rows
+                    )
+                name = ("pooled_" if pooled else "") + np.dtype(dtype).name
+                results[name] = entry
+    finally:
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+    results["predict"] = _bench_threaded_predict(quick, repeats)
+    return results
+
+
+def _bench_threaded_predict(quick, repeats):
+    n = 6000 if quick else 60000
+    X_small, y_small = large_data(256, 28, np.float32)
+    model = w3_model(1).set_params(pooling=None).fit(X_small, y_small)
+    X = np.random.RandomState(2).rand(n, 28, 28).astype(np.float32)
+    model.set_params(n_jobs=2).predict(X[:1000])  # warm up
+    rows = []
+    for _ in range(repeats):
+        t1, p1 = _timed(model.set_params(n_jobs=1).predict, X)
+        t2, p2 = _timed(model.set_params(n_jobs=2).predict, X)
+        rows.append((t1, t2))
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    model.set_params(n_jobs=2).predict(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {
+        "n_images": n,
+        "n_jobs_1_s": _median(r[0] for r in rows),
+        "n_jobs_2_s": _median(r[1] for r in rows),
+        "speedup": _median(r[0] / r[1] for r in rows),
+        "same_predictions": bool(np.array_equal(p1, p2)),
+        "peak_extra_mb_n_jobs_2": (peak - before) / 2**20,
+    }
 
 
 def bench_scaling(quick, repeats):
@@ -629,6 +729,26 @@ def table(results):
         ratio = w["float64_over_float32"]
         row("W3", "float64 time / float32 time", f"{ratio:.2f}x",
             f">= 1.3x: {_check(ratio >= 1.3)}")
+    if "threads" in results:
+        w = results["threads"]
+        for name in ("float32", "float64", "pooled_float32", "pooled_float64"):
+            e = w[name]
+            label = name.replace("pooled_", "pooled ")
+            row("W3 jobs", f"{label} epoch n_jobs=1 / n_jobs=2",
+                f"{e['speedup']:.2f}x", f">= 1.6x: {_check(e['speedup'] >= 1.6)}")
+            row("W3 jobs", f"{label} epoch time n_jobs=2 (s)", f"{e['n_jobs_2']:.3f}")
+            row("W3 jobs", f"{label} same weights for both", str(e["same_weights"]))
+            if w["torch"] is not None:
+                need = 3.0 if name.endswith("float32") else 2.2
+                row("W3 jobs", f"{label} PyTorch (2 threads) / n_jobs=2",
+                    f"{e['torch_over_fit']:.2f}x",
+                    f">= {need}x: {_check(e['torch_over_fit'] >= need)}")
+        p = w["predict"]
+        row("W4 jobs", f"predict {p['n_images']}: n_jobs=1 / n_jobs=2",
+            f"{p['speedup']:.2f}x", f">= 1.6x: {_check(p['speedup'] >= 1.6)}")
+        row("W4 jobs", "predict n_jobs=2: peak extra MB",
+            f"{p['peak_extra_mb_n_jobs_2']:.1f}",
+            f"< 100 MB: {_check(p['peak_extra_mb_n_jobs_2'] < 100)}")
     if "scaling" in results:
         for e in results["scaling"]["images"]:
             row("W3 scale", f"{e['n']} images 28x28: us per image",
@@ -649,7 +769,7 @@ def table(results):
     return "\n".join(lines)
 
 
-WORKLOADS = ("W1", "W2", "W3", "scaling", "W4", "W5")
+WORKLOADS = ("W1", "W2", "W3", "threads", "scaling", "W4", "W5")
 
 
 def main(argv=None):
@@ -676,6 +796,7 @@ def main(argv=None):
         "W1": lambda: bench_w1(args.quick, repeats),
         "W2": lambda: bench_w2(args.quick, repeats),
         "W3": lambda: bench_w3(args.quick, repeats),
+        "threads": lambda: bench_threads(args.quick, repeats),
         "scaling": lambda: bench_scaling(args.quick, min(repeats, 3)),
         "W4": lambda: bench_w4(args.quick),
         "W5": lambda: bench_w5(args.quick, min(repeats, 3)),

@@ -23,6 +23,7 @@ from ._images import as_images, resolve_image_shape, resolve_kernel_size
 from ._kernels import TrainingData, forward
 from ._network import Architecture, initialize
 from ._optimizers import SGD, Adam, adam_dense_step_scale
+from ._parallel import n_threads
 from ._pooling import pool_forward, resolve_pool_size
 from ._training import Trainer, TrainingState, caller_stacklevel
 
@@ -355,8 +356,10 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
                    target_attributes):
         """``theta -> (score, loss)`` on the validation rows."""
 
+        threads = n_threads(self.n_jobs)
+
         def validation(theta):
-            logits = forward(arch, theta, images)
+            logits = forward(arch, theta, images, n_threads=threads)
             outputs = head.activate(logits.copy())
             weight = len(y) if sample_weight is None else float(sample_weight.sum())
             loss = head.loss_sum(logits, outputs, targets, sample_weight) / weight
@@ -372,8 +375,9 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
     def _forward(self, X, *, maps=False):
         """Validate ``X`` and run the forward pass: logits (and feature maps).
 
-        The pass works in cache-sized chunks, which bounds its extra memory
-        whatever the number of images.
+        The pass works in cache-sized chunks, shared by ``n_jobs`` threads
+        each with its own buffers, which bounds its extra memory whatever the
+        number of images.
         """
         check_is_fitted(self)
         # Casting to a float32 model may overflow (sklearn then reports the
@@ -386,7 +390,8 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
             out = np.empty((images.shape[0], arch.n_filters, *arch.map_hw),
                            images.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
-            logits = forward(arch, self._theta(), images, maps=out)
+            logits = forward(arch, self._theta(), images, maps=out,
+                             n_threads=n_threads(self.n_jobs))
         return logits, out
 
     def feature_maps(self, X):

@@ -8,7 +8,6 @@ declared classes, and the predict methods. Everything else is
 :class:`._base.BaseTinyConv`'s.
 """
 
-import numbers
 from typing import ClassVar
 
 import numpy as np
@@ -22,7 +21,6 @@ from ._constraints import (
     NONE,
     PAIR,
     POSITIVE_INT,
-    Interval,
     Options,
     _Kind,
 )
@@ -151,7 +149,12 @@ default="constant"
     verbose : int, default=0
         ``> 0`` prints the loss (and validation score) after every epoch.
     n_jobs : int or None, default=None
-        Threads used inside one fit and predict, scikit-learn's meaning.
+        Threads used inside one fit and predict, scikit-learn's meaning:
+        ``None`` is 1 unless in a :func:`joblib.parallel_config` context that
+        sets ``n_jobs``, ``-1`` is every core the process may use (capped
+        inside joblib's and Dask's workers by what they are given); any
+        ``n_jobs`` gives the same model bit for bit. While a fit or predict
+        runs, BLAS runs on one thread, process-wide. See :ref:`scaling`.
 
     Attributes
     ----------
@@ -231,7 +234,6 @@ default="constant"
         "class_weight": [NONE, Options("balanced"), _DICT],
         "pooling": [NONE, Options("max", "avg")],
         "pool_size": [POSITIVE_INT, PAIR, Options("global")],
-        "n_jobs": [NONE, Interval(numbers.Integral, None, None)],
     }
     _y_validation: ClassVar[dict] = {"multi_output": True}
 

@@ -169,6 +169,9 @@ COMMON_CONSTRAINTS = {
     "random_state": [RANDOM_STATE],
     "warm_start": [BOOLEAN],
     "verbose": [VERBOSE],
+    # scikit-learn's n_jobs: 0 means nothing (joblib refuses it too).
+    "n_jobs": [NONE, Interval(numbers.Integral, None, -1),
+               Interval(numbers.Integral, 1, None)],
 }
 
 

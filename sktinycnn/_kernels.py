@@ -25,13 +25,13 @@ validation scoring. A non-finite pre-activation raises
 NumPy and SciPy only; no state outside the objects' buffers.
 """
 
+import itertools
 import math
-import threading
-from contextlib import contextmanager
 
 import numpy as np
 
 from ._images import same_padding
+from ._parallel import ThreadTeam, one_blas_thread, team_size
 from ._pooling import pool_backward, pool_forward
 
 __all__ = [
@@ -41,8 +41,11 @@ __all__ = [
     "LeanLoop",
     "TrainingData",
     "Workspace",
+    "aligned_empty",
     "chunk_size",
     "forward",
+    "one_blas_thread",
+    "parallel_work",
 ]
 
 #: Patch matrices of the whole training set up to this size are built once per
@@ -52,40 +55,6 @@ PRECOMPUTE_BYTES = 64 * 2**20
 #: A chunk's patches, activations and gradients take about this much memory:
 #: they stay in a core's L2 cache between the steps of its passes.
 CHUNK_BYTES = 3 * 2**18
-
-_BLAS_LIMIT = {
-    "lock": threading.Lock(), "users": 0, "limiter": None, "controller": None
-}
-
-
-@contextmanager
-def one_blas_thread():
-    """Run BLAS on one thread meanwhile (process-wide; nests across threads).
-
-    A chunk's GEMMs are small: split over two threads they gain little on an
-    idle machine, and when the other core is busy the calling thread waits a
-    whole scheduler time slice for its helper at every call. The first of
-    concurrent users sets the limit and the last one restores the original.
-    The controller is made once: finding the BLAS libraries takes a few ms.
-    """
-    state = _BLAS_LIMIT
-    with state["lock"]:
-        if state["users"] == 0:
-            if state["controller"] is None:
-                from threadpoolctl import ThreadpoolController
-
-                state["controller"] = ThreadpoolController()
-            state["limiter"] = state["controller"].limit(limits=1, user_api="blas")
-        state["users"] += 1
-    try:
-        yield
-    finally:
-        with state["lock"]:
-            state["users"] -= 1
-            if state["users"] == 0:
-                state["limiter"].restore_original_limits()
-                state["limiter"] = None
-
 
 class ConvolutionOverflowError(ValueError):
     """The convolution's pre-activations are not finite (they overflowed)."""
@@ -134,6 +103,20 @@ def _tap_rows(channels, kernel_hw):
     ]
 
 
+def aligned_empty(shape, dtype, align=64):
+    """An uninitialised C-contiguous array whose data starts on ``align`` bytes.
+
+    Every worker's buffers start on a cache line, so that no SIMD kernel
+    takes a different path (and rounds differently) for one thread's buffer
+    than for another's.
+    """
+    dtype = np.dtype(dtype)
+    size = math.prod(shape) if isinstance(shape, tuple) else int(shape)
+    raw = np.empty(size * dtype.itemsize + align, np.uint8)
+    offset = -raw.ctypes.data % align
+    return raw[offset : offset + size * dtype.itemsize].view(dtype).reshape(shape)
+
+
 def chunk_size(arch, dtype, n_images, chunk_bytes=None):
     """Images per chunk: their patches, maps and gradients in ``chunk_bytes``."""
     chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
@@ -161,7 +144,7 @@ class _Patcher:
         self._padded = None
 
     def new_buffer(self, m):
-        buffer = np.empty((self.arch.n_rows, m * self.arch.n_pixels), self.dtype)
+        buffer = aligned_empty((self.arch.n_rows, m * self.arch.n_pixels), self.dtype)
         if self.arch.fit_intercept:
             buffer[-1] = 1
         return buffer
@@ -180,9 +163,10 @@ class _Patcher:
             (top, bottom), (left, right) = self.pad
             _, c, h, w = images.shape
             if self._padded is None or self._padded.shape[0] < m:
-                self._padded = np.zeros(
+                self._padded = aligned_empty(
                     (m, c, h + top + bottom, w + left + right), self.dtype
                 )
+                self._padded[...] = 0
             padded = self._padded[:m]
             np.copyto(padded[:, :, top : top + h, left : left + w], images)
             images = padded
@@ -191,7 +175,15 @@ class _Patcher:
             np.copyto(view[row], images[:, c, i : i + ho, j : j + wo])
 
 
-def forward(arch, theta, images, *, maps=None, chunk_bytes=None):
+def parallel_work(arch, n_images):
+    """Multiply-adds of the convolution's GEMM over ``n_images`` images.
+
+    The measure of work of :data:`~._parallel.MIN_PARALLEL_WORK`.
+    """
+    return n_images * arch.n_pixels * arch.n_rows * arch.n_filters
+
+
+def forward(arch, theta, images, *, maps=None, chunk_bytes=None, n_threads=1):
     """Logits of the network on ``images``, chunk by chunk.
 
     Parameters
@@ -206,6 +198,10 @@ def forward(arch, theta, images, *, maps=None, chunk_bytes=None):
         If given, the post-tanh feature maps (before pooling) are written here.
     chunk_bytes : int, default=None
         Memory of one chunk (None: :data:`CHUNK_BYTES`).
+    n_threads : int, default=1
+        Threads sharing the chunks (each with its own buffers; fewer when
+        the work is too small to pay for them). The chunks and their
+        arithmetic do not depend on it, so neither do the results.
 
     Returns
     -------
@@ -218,15 +214,21 @@ def forward(arch, theta, images, *, maps=None, chunk_bytes=None):
     coef3 = coef.reshape(F, -1, n_out)
     total = float(np.abs(block).sum())
     m = chunk_size(arch, dtype, n, chunk_bytes)
-    patcher = _Patcher(arch, dtype)
     logits = np.empty((n, n_out), dtype)
-    buffers = {}
-    with one_blas_thread():
-        for start in range(0, n, m):
+    n_chunks = -(-n // m) if n else 0
+    n_threads = team_size(n_threads, n_chunks, parallel_work(arch, n))
+    starts = itertools.count(0, m)
+
+    def work(worker):
+        # Each thread its own patcher (its padding buffer) and buffers.
+        patcher, buffers = _Patcher(arch, dtype), {}
+        for start in starts:
+            if start >= n or (team is not None and team.cancelled):
+                return
             x = images[start : start + m]
             b = x.shape[0]
             if b not in buffers:  # the full chunk size, and the last one's
-                buffers[b] = (patcher.new_buffer(b), np.empty((F, b * L), dtype))
+                buffers[b] = (patcher.new_buffer(b), aligned_empty((F, b * L), dtype))
             patches, act = buffers[b]
             np.dot(block, patcher.write(x, patches), out=act)
             x_max = float(np.max(np.abs(x)))
@@ -244,6 +246,14 @@ def forward(arch, theta, images, *, maps=None, chunk_bytes=None):
                     act.reshape(F, b, *arch.map_hw), arch.pooling, arch.pool_hw
                 ).reshape(F, b, -1)
             np.sum(np.matmul(hidden, coef3), axis=0, out=logits[start : start + b])
+
+    with one_blas_thread():
+        if n_threads > 1:
+            with ThreadTeam(n_threads) as team:
+                team.run(work)
+        else:
+            team = None
+            work(0)
     if intercept is not None:
         np.add(logits, intercept, out=logits)
     return logits
@@ -291,7 +301,11 @@ class TrainingData:
     def x_max(self):
         """Largest absolute pixel value (for the overflow bound)."""
         if self._x_max is None:
-            self._x_max = float(np.max(np.abs(self.images), initial=0.0))
+            # max(max, -min): the same number without np.abs's temporary
+            # copy of the images, which cost a serial 10% of a 28x28 epoch.
+            images = self.images
+            self._x_max = float(max(np.max(images, initial=0.0),
+                                    -np.min(images, initial=0.0)))
         return self._x_max
 
 
@@ -309,17 +323,28 @@ class Workspace:
         # Patch buffers by chunk length (the full one and the last one's):
         # their row of ones is written once.
         self._patches = {}
-        self.images = np.empty((m, *arch.image_shape), dtype)
+        self.images = aligned_empty((m, *arch.image_shape), dtype)
         # Flat, so that a shorter chunk's views are contiguous too.
-        self.act = np.empty(F * m * L, dtype)
-        self.grad_act = np.empty(F * m * L, dtype)
+        self.act = aligned_empty(F * m * L, dtype)
+        self.grad_act = aligned_empty(F * m * L, dtype)
         hidden = F * m * arch.hidden_hw[0] * arch.hidden_hw[1]
-        self.hidden = np.empty(hidden, dtype)
-        self.grad_hidden = np.empty(hidden, dtype)
-        self.pooled_pre = np.empty(hidden, dtype)
-        self.square = np.empty(hidden, dtype)
-        self.dense = np.empty(F * m * n_out, dtype)
-        self.delta = np.empty(m * n_out, dtype)
+        self.hidden = aligned_empty(hidden, dtype)
+        self.grad_hidden = aligned_empty(hidden, dtype)
+        self.pooled_pre = aligned_empty(hidden, dtype)
+        self.square = aligned_empty(hidden, dtype)
+        self.dense = aligned_empty(F * m * n_out, dtype)
+        self.delta = aligned_empty(m * n_out, dtype)
+        self._sizes = (F, L, n_out, arch.hidden_hw[0] * arch.hidden_hw[1])
+        # Views of the long-lived flat vectors (theta, the gradient slots), by
+        # id with the vector kept alive: building them costs more Python time
+        # than a small chunk's arithmetic, and threads share the GIL for it.
+        self._view_cache = {}
+
+    def _views(self, flat):
+        cached = self._view_cache.get(id(flat))
+        if cached is None or cached[0] is not flat:
+            cached = self._view_cache[id(flat)] = (flat, self.arch.views(flat))
+        return cached[1]
 
     def chunk_patches(self, data, idx, m):
         """The patch matrix of the ``m`` images ``idx`` (a slice or indices)."""
@@ -347,11 +372,10 @@ class Workspace:
         outputs into ``logits`` and ``outputs`` ``(m, n_outputs)``.
         """
         arch = self.arch
-        F, L, n_out = arch.n_filters, arch.n_pixels, arch.n_outputs
+        F, L, n_out, P = self._sizes
         m = targets.shape[0]
-        block, intercept, coef = arch.views(theta)
-        grad_block, grad_intercept, grad_coef = arch.views(grad)
-        P = arch.hidden_hw[0] * arch.hidden_hw[1]
+        block, intercept, coef = self._views(theta)
+        grad_block, grad_intercept, grad_coef = self._views(grad)
         coef3 = coef.reshape(F, P, n_out)
         act = self.act[: F * m * L].reshape(F, m * L)
         np.dot(block, patches, out=act)
@@ -379,7 +403,8 @@ class Workspace:
         dense = np.matmul(hidden, coef3, out=self.dense[: F * m * n_out].reshape(
             F, m, n_out
         ))
-        np.sum(dense, axis=0, out=logits)
+        # ufunc.reduce directly: np.sum's Python wrapper costs GIL time.
+        np.add.reduce(dense, axis=0, out=logits)
         if intercept is not None:
             np.add(logits, intercept, out=logits)
         head.activate(logits, out=outputs)
@@ -388,7 +413,7 @@ class Workspace:
             out=self.delta[: m * n_out].reshape(m, n_out),
         )
         if grad_intercept is not None:
-            np.sum(delta, axis=0, out=grad_intercept)
+            np.add.reduce(delta, axis=0, out=grad_intercept)
         # dense backward: coef's gradient, and the hidden units' (F, m, P)
         np.matmul(
             hidden.transpose(0, 2, 1), delta, out=grad_coef.reshape(F, P, n_out)

@@ -141,6 +141,25 @@ default="constant"
         state (MLPRegressor restarts its optimiser; this estimator keeps it).
     verbose : int, default=0
         ``> 0`` prints the loss (and validation score) after every epoch.
+    n_jobs : int or None, default=None
+        Threads for ``fit``, ``partial_fit``, ``predict``, ``feature_maps``
+        and validation scoring: the chunks of each mini-batch (or of the
+        images) are shared among them. ``None`` means 1 unless in a
+        :func:`joblib.parallel_config` context that sets ``n_jobs``; ``-1``
+        means every core the process may use, ``-2`` all but one, and so on.
+        Never more threads than :func:`joblib.cpu_count` and the
+        ``OMP_NUM_THREADS`` limit with which joblib's loky workers (by
+        default ``cpu_count // n_jobs``, or ``inner_max_num_threads``) and
+        Dask's workers start, so a fit inside ``GridSearchCV(n_jobs=k)`` does
+        not oversubscribe the cores. The results do not depend on it: every
+        chunk writes its own gradient and the gradients are summed in chunk
+        order, so any ``n_jobs`` gives the same weights bit for bit. Threads
+        are used only where a batch has several chunks and enough work to pay
+        for them (not with ``batch_size=1`` or small images). While a fit or
+        predict runs, BLAS runs on one thread per worker: that limit is
+        process-wide (OpenBLAS has one thread count per process), so BLAS
+        calls of the process's other threads meanwhile run on one thread too.
+        See :ref:`scaling`.
 
     Attributes
     ----------
@@ -266,6 +285,7 @@ default="constant"
         random_state=None,
         warm_start=False,
         verbose=0,
+        n_jobs=None,
     ):
         self.image_shape = image_shape
         self.n_filters = n_filters
@@ -296,6 +316,7 @@ default="constant"
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     @with_callbacks
     def fit(self, X, y, sample_weight=None):

@@ -10,6 +10,7 @@ estimator's words for messages.
 """
 
 import copy
+import itertools
 import math
 import os
 import sys
@@ -23,12 +24,19 @@ from ._kernels import (
     ConvolutionOverflowError,
     LeanLoop,
     Workspace,
+    aligned_empty,
     chunk_size,
     forward,
     one_blas_thread,
+    parallel_work,
     pre_activations_bounded,
 )
 from ._optimizers import optimizer_from_dict
+from ._parallel import ThreadTeam, n_threads, team_size
+
+#: Gradient slots of one parallel round (one per chunk) take at most this
+#: much memory; a batch of more chunks is done in several rounds.
+SLOT_BYTES = 16 * 2**20
 
 __all__ = ["Trainer", "TrainingState", "caller_stacklevel"]
 
@@ -136,12 +144,31 @@ class Trainer:
         )
         self.logits = np.empty((n, arch.n_outputs), dtype)
         self.outputs = np.empty((n, arch.n_outputs), dtype)
-        self.grad = np.zeros(arch.size, dtype)
-        self.chunk_grad = np.zeros(arch.size, dtype)
+        # Gradient buffers on cache lines, as the threaded path's slots.
+        self.grad = aligned_empty(arch.size, dtype)
+        self.chunk_grad = aligned_empty(arch.size, dtype)
+        self.grad[...] = self.chunk_grad[...] = 0
         self.penalty_mask = arch.penalty_mask(dtype)
         self.scratch = np.zeros(arch.size, dtype)
         self.chunk = chunk_size(arch, dtype, batch_size)
         self.workspace = None if self.lean else Workspace(arch, dtype, self.chunk)
+        self.n_threads = n_threads(self.params.get("n_jobs"))
+        # Threads share a batch's chunks, each chunk writing its own gradient
+        # slot, when a batch has several chunks and enough work to pay for
+        # the hand-off (MIN_PARALLEL_WORK); the lean loop stays serial.
+        n_chunks = -(-batch_size // self.chunk)
+        self.threads = 1 if self.lean else team_size(
+            self.n_threads, n_chunks, parallel_work(arch, batch_size)
+        )
+        self.team = None
+        if self.threads > 1:
+            slot_bytes = arch.size * dtype.itemsize
+            self.round = max(self.threads, min(n_chunks, SLOT_BYTES // slot_bytes))
+            self.slots = [aligned_empty(arch.size, dtype)
+                          for _ in range(self.round)]
+            self.workspaces = [self.workspace] + [
+                Workspace(arch, dtype, self.chunk) for _ in range(self.threads - 1)
+            ]
         self._lean_loop = None
         self.total_weight = (
             n if data.sample_weight is None else float(data.sample_weight.sum())
@@ -157,6 +184,43 @@ class Trainer:
         np.multiply(masked, alpha / weight_sum, out=masked)
         np.add(self.grad, masked, out=self.grad)
 
+    def _parallel_batch(self, theta, order, start, stop, weight_sum):
+        """The batch's chunks shared by the team; their gradients summed in order.
+
+        The same chunks, the same arithmetic on each, and the same additions
+        in the same order as the serial loop, so the same bits: chunk 0
+        writes ``grad`` and every other chunk its own slot, added to ``grad``
+        in chunk order once the round is done.
+        """
+        data, head, team = self.data, self.head, self.team
+        weights = data.sample_weight
+        bounds = [(c0, min(c0 + self.chunk, stop))
+                  for c0 in range(start, stop, self.chunk)]
+        for r0 in range(0, len(bounds), self.round):
+            chunks = bounds[r0 : r0 + self.round]
+            outs = [self.slots[j] for j in range(len(chunks))]
+            if r0 == 0:
+                outs[0] = self.grad
+            counter = itertools.count()
+
+            def job(worker, chunks=chunks, outs=outs, counter=counter):
+                ws = self.workspaces[worker]
+                for j in counter:
+                    if j >= len(chunks) or team.cancelled:
+                        return
+                    c0, c1 = chunks[j]
+                    idx = slice(c0, c1) if order is None else order[c0:c1]
+                    ws.gradient(
+                        theta, ws.chunk_patches(data, idx, c1 - c0),
+                        data.targets[idx],
+                        None if weights is None else weights[idx], weight_sum,
+                        head, outs[j], self.logits[c0:c1], self.outputs[c0:c1],
+                    )
+
+            team.run(job)
+            for j in range(1 if r0 == 0 else 0, len(chunks)):
+                np.add(self.grad, outs[j], out=self.grad)
+
     def _batched_epoch(self, theta, optimizer, order):
         data, head, ws = self.data, self.head, self.workspace
         n = data.images.shape[0]
@@ -170,6 +234,12 @@ class Trainer:
                     else weights[order[start:stop]].sum()
                 )
             )
+            if self.team is not None and stop - start > self.chunk:
+                self._parallel_batch(theta, order, start, stop, weight_sum)
+                if alpha:
+                    self._add_penalty(theta, weight_sum)
+                optimizer.step(theta, self.grad)
+                continue
             # Chunks in a fixed order, each writing its own gradient, summed
             # in that order.
             for k, c0 in enumerate(range(start, stop, self.chunk)):
@@ -228,7 +298,7 @@ class Trainer:
         if pre_activations_bounded(block, self.data.x_max(), theta.dtype):
             return True
         try:
-            forward(self.arch, theta, self.data.images)
+            forward(self.arch, theta, self.data.images, n_threads=self.n_threads)
         except ConvolutionOverflowError:
             return False
         return True
@@ -245,6 +315,16 @@ class Trainer:
         n_iter : int
             Epochs run.
         """
+        # The team's helpers live for this call and are joined whatever ends it.
+        self.team = ThreadTeam(self.threads) if self.threads > 1 else None
+        try:
+            return self._run(theta, state, incremental=incremental)
+        finally:
+            if self.team is not None:
+                self.team.close()
+                self.team = None
+
+    def _run(self, theta, state, *, incremental):
         p = self.params
         optimizer = state.optimizer
         if not self._pre_activations_finite(theta):

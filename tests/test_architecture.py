@@ -18,12 +18,13 @@ ALLOWED = {
     "_heads": set(),
     "_target_scaling": set(),
     "_network": {"_images", "_pooling"},
-    "_kernels": {"_images", "_pooling"},
+    "_parallel": set(),
+    "_kernels": {"_images", "_parallel", "_pooling"},
     "_optimizers": set(),
-    "_training": {"_kernels", "_optimizers"},
+    "_training": {"_kernels", "_optimizers", "_parallel"},
     "_base": {
         "__init__", "_constraints", "_images", "_kernels", "_network",
-        "_optimizers", "_pooling", "_training",
+        "_optimizers", "_parallel", "_pooling", "_training",
     },
     "_regressor": {"_base", "_constraints", "_heads", "_target_scaling"},
     "_classifier": {"_base", "_constraints", "_heads"},
@@ -39,7 +40,7 @@ ALLOWED = {
 #: Modules of the math: NumPy and SciPy only.
 NO_SKLEARN = {
     "_constraints", "_images", "_pooling", "_heads", "_target_scaling",
-    "_network", "_kernels", "_optimizers",
+    "_network", "_parallel", "_kernels", "_optimizers",
 }
 
 

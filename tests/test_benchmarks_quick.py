@@ -27,7 +27,9 @@ def test_quick_benchmark_runs(tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     results = json.loads(out.read_text())
     assert results["quick"] is True
-    assert set(results) >= {"machine", "W1", "W2", "W3", "scaling", "W4", "W5"}
+    assert set(results) >= {
+        "machine", "W1", "W2", "W3", "threads", "scaling", "W4", "W5"
+    }
     # The table names every workload.
     for name in ("W1", "W2", "W3", "W4", "W5"):
         assert f"\n{name} " in completed.stdout
@@ -44,6 +46,14 @@ def test_quick_benchmark_runs(tmp_path):
     for dtype in ("float64", "float32"):
         assert w3[dtype]["fit"] > 0 and w3[dtype]["floor"] > 0
         assert w3[dtype]["final_loss"] < 0.125  # finite, in sigmoid units
+
+    threads = results["threads"]
+    for name in ("float32", "float64", "pooled_float32", "pooled_float64"):
+        assert threads[name]["n_jobs_1"] > 0 and threads[name]["n_jobs_2"] > 0
+        # n_jobs does not change the result.
+        assert threads[name]["same_weights"] is True
+    assert threads["predict"]["same_predictions"] is True
+    assert "\nW3 jobs " in completed.stdout
 
     assert [e["n"] for e in results["scaling"]["images"]] == [64, 128, 256]
     assert [e["size"] for e in results["scaling"]["pixels"]] == [16, 28, 56]

@@ -101,3 +101,73 @@ def test_progress_bar_shows_every_fit_run_in_loky_workers(
     numbers = sorted(int(line.split("fit #")[1].split()[0]) for line in fits)
     assert numbers == list(range(12))
     assert any("refit-with-best-params" in line and "100%" in line for line in lines)
+
+
+def fit_threads(estimator, X, y):
+    """Scorer: the threads that a fit like ``estimator``'s runs in this process.
+
+    A one-epoch fit of a clone, made to take the threaded path (small chunks,
+    no work threshold, as in test_threads.py), with a spy on the size of the
+    thread teams it starts: what the process's allowance and ``n_jobs`` give.
+    """
+    import warnings
+
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+
+    import sktinycnn._kernels as kernels
+    import sktinycnn._parallel as parallel
+
+    teams = [1]
+    team = parallel.ThreadTeam
+    saved = kernels.CHUNK_BYTES, parallel.MIN_PARALLEL_WORK, team.__init__
+
+    def spy(self, n):
+        teams.append(n)
+        saved[2](self, n)
+
+    kernels.CHUNK_BYTES, parallel.MIN_PARALLEL_WORK = 2**14, 0
+    team.__init__ = spy
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clone(estimator).set_params(max_iter=1).fit(X, y)
+    finally:
+        kernels.CHUNK_BYTES, parallel.MIN_PARALLEL_WORK = saved[:2]
+        team.__init__ = saved[2]
+    return float(max(teams))
+
+
+@pytest.mark.parametrize(
+    ("n_jobs", "config", "expected"),
+    [
+        (None, {}, 1),
+        (-1, {}, max(1, joblib.cpu_count() // 2)),
+        (-1, {"inner_max_num_threads": 1}, 1),
+        (-1, {"inner_max_num_threads": 2}, min(2, joblib.cpu_count())),
+        (2, {"inner_max_num_threads": 1}, 1),
+    ],
+    ids=["None", "-1-default", "-1-inner-1", "-1-inner-2", "2-inner-1"],
+)
+def test_fits_in_loky_workers_use_no_more_threads_than_given(
+    search_digits, n_jobs, config, expected
+):
+    # Inside GridSearchCV(n_jobs=2) workers: None is 1, and -1 (or any
+    # n_jobs) is capped by the threads joblib gives each worker.
+    X, y = search_digits
+    search = grid_search(
+        n_jobs=2, scoring={"threads": fit_threads, "pid": process_id}, refit=False
+    )
+    search.estimator.set_params(n_jobs=n_jobs)
+    with joblib.parallel_config(backend="loky", **config):
+        fit_quietly(search, X, y)
+    assert os.getpid() not in fit_pids(search)
+    assert_array_equal(search.cv_results_["mean_test_threads"], expected)
+
+
+def test_n_jobs_minus_1_uses_every_core_in_the_main_process(search_digits, monkeypatch):
+    # The counterpart of the loky test: outside a worker, -1 is every core.
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    X, y = search_digits
+    estimator = grid_search(n_jobs=1).estimator.set_params(n_jobs=-1)
+    assert fit_threads(estimator, X, y) == joblib.cpu_count()
