@@ -22,7 +22,6 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels import (
     ConvolutionOverflowError,
-    LeanLoop,
     Workspace,
     aligned_empty,
     chunk_size,
@@ -31,6 +30,7 @@ from ._kernels import (
     parallel_work,
     pre_activations_bounded,
 )
+from ._lean import LeanLoop
 from ._optimizers import optimizer_from_dict
 from ._parallel import ThreadTeam, n_threads, team_size
 

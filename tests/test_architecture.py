@@ -21,13 +21,16 @@ ALLOWED = {
     "_parallel": set(),
     "_kernels": {"_images", "_parallel", "_pooling"},
     "_optimizers": set(),
-    "_training": {"_kernels", "_optimizers", "_parallel"},
+    "_lean": set(),
+    "_training": {"_kernels", "_lean", "_optimizers", "_parallel"},
+    "_callbacks": set(),
     "_base": {
-        "__init__", "_constraints", "_images", "_kernels", "_network",
+        "__init__", "_callbacks", "_constraints", "_images", "_kernels", "_network",
         "_optimizers", "_parallel", "_pooling", "_training",
     },
     "_regressor": {"_base", "_constraints", "_heads", "_target_scaling"},
-    "_classifier": {"_base", "_constraints", "_heads"},
+    "_labels": set(),
+    "_classifier": {"_base", "_constraints", "_heads", "_labels"},
     "datasets": set(),
     "streaming": {"_target_scaling"},
     "onnx": {"__init__", "_onnx_graph", "_regressor", "_classifier"},
@@ -40,7 +43,7 @@ ALLOWED = {
 #: Modules of the math: NumPy and SciPy only.
 NO_SKLEARN = {
     "_constraints", "_images", "_pooling", "_heads", "_target_scaling",
-    "_network", "_parallel", "_kernels", "_optimizers",
+    "_network", "_parallel", "_kernels", "_lean", "_optimizers",
 }
 
 
