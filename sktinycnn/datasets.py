@@ -56,6 +56,7 @@ TUTORIAL_PARAMS = MappingProxyType({
     "random_state": 598765,
     "warm_start": False,
     "verbose": 0,
+    "n_jobs": None,
 })
 
 # The numbers printed by the tutorial's script, run as published (legacy global
