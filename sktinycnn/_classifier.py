@@ -150,7 +150,7 @@ default="constant"
         ``> 0`` prints the loss (and validation score) after every epoch.
     n_jobs : int or None, default=None
         Threads used inside one fit and predict, scikit-learn's meaning:
-        ``None`` is 1 unless in a :func:`joblib.parallel_config` context that
+        ``None`` is 1 unless in a ``joblib.parallel_config`` context that
         sets ``n_jobs``, ``-1`` is every core the process may use (capped
         inside joblib's and Dask's workers by what they are given); any
         ``n_jobs`` gives the same model bit for bit. While a fit or predict

@@ -3,7 +3,7 @@
 ``n_jobs`` has scikit-learn's meaning (:func:`n_threads`): None is 1 unless
 ``joblib.parallel_config(n_jobs=...)`` says otherwise, -1 is every core the
 process may use, ``-2`` all but one. Threads never outnumber what the process
-is allowed: :func:`joblib.cpu_count` (affinity and cgroup quotas), and the
+is allowed: ``joblib.cpu_count`` (affinity and cgroup quotas), and the
 ``OMP_NUM_THREADS`` limit that joblib's loky workers (``inner_max_num_threads``,
 by default ``cpu_count // n_jobs``) and Dask's workers are started with, so a
 fit inside ``GridSearchCV(n_jobs=k)`` does not oversubscribe the cores.

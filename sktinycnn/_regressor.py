@@ -145,9 +145,9 @@ default="constant"
         Threads for ``fit``, ``partial_fit``, ``predict``, ``feature_maps``
         and validation scoring: the chunks of each mini-batch (or of the
         images) are shared among them. ``None`` means 1 unless in a
-        :func:`joblib.parallel_config` context that sets ``n_jobs``; ``-1``
+        ``joblib.parallel_config`` context that sets ``n_jobs``; ``-1``
         means every core the process may use, ``-2`` all but one, and so on.
-        Never more threads than :func:`joblib.cpu_count` and the
+        Never more threads than ``joblib.cpu_count`` and the
         ``OMP_NUM_THREADS`` limit with which joblib's loky workers (by
         default ``cpu_count // n_jobs``, or ``inner_max_num_threads``) and
         Dask's workers start, so a fit inside ``GridSearchCV(n_jobs=k)`` does
