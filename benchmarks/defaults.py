@@ -15,11 +15,11 @@ import argparse
 import warnings
 
 import numpy as np
-from sklearn.datasets import load_digits, make_regression
+from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor
-from sklearn.preprocessing import StandardScaler, scale
+from tasks import make_check_data as check_data
 
 from sktinycnn import TinyConvRegressor
 
@@ -30,18 +30,6 @@ CANDIDATES = {
     "tol=1e-4 (MLP's)": {"tol": 1e-4},
     "8 filters 3x3": {"n_filters": 8, "kernel_size": 3},
 }
-
-
-def check_data():
-    X, y = make_regression(
-        n_samples=200,
-        n_features=10,
-        n_informative=1,
-        bias=5.0,
-        noise=20,
-        random_state=42,
-    )
-    return StandardScaler().fit_transform(X), scale(y)
 
 
 def main():
