@@ -294,8 +294,8 @@ class Trainer:
 
     def _pre_activations_finite(self, theta):
         """Whether the convolution of every training image is finite."""
-        block = self.arch.views(theta)[0]
-        if pre_activations_bounded(block, self.data.x_max(), theta.dtype):
+        block_abs_sum = float(np.abs(self.arch.views(theta)[0]).sum())
+        if pre_activations_bounded(block_abs_sum, self.data.x_max(), theta.dtype):
             return True
         try:
             forward(self.arch, theta, self.data.images, n_threads=self.n_threads)
