@@ -8,6 +8,12 @@ memory traffic at large ones, so the math is laid out for both:
   that the true convolution is one GEMM with the kernels as stored, ``pre (F,
   m * L) = block (F, K1) @ patches``; with biases a row of ones adds them in
   the same GEMM, and the kernel gradient is another, ``grad_pre @ patches.T``.
+- **Pooling-ready columns.** With pooling, an image's ``L`` columns are only
+  the pixels that windows cover, cell-major (:func:`~._pooling.to_cell_major`):
+  every cell of every window is then one contiguous run, so pooling and its
+  gradient are a few whole-array calls, and the rows and columns pooling drops
+  are never computed. :func:`forward` adds them, after the covered ones, only
+  when the feature maps are asked for.
 - **Cache-sized chunks, forward and backward fused.** A chunk's patches,
   activations and gradients take about :data:`CHUNK_BYTES`, so that every
   step of its forward and backward pass finds them in the core's L2 cache.
@@ -32,7 +38,7 @@ import numpy as np
 
 from ._images import same_padding
 from ._parallel import ThreadTeam, one_blas_thread, team_size
-from ._pooling import pool_backward, pool_forward
+from ._pooling import cell_major_view, cell_pool_backward, cell_pool_forward
 
 __all__ = [
     "CHUNK_BYTES",
@@ -54,6 +60,12 @@ PRECOMPUTE_BYTES = 64 * 2**20
 #: A chunk's patches, activations and gradients take about this much memory:
 #: they stay in a core's L2 cache between the steps of its passes.
 CHUNK_BYTES = 3 * 2**18
+
+#: ``np.take`` mode for indices known valid (a batch of a permutation): with
+#: ``out`` and the default "raise" NumPy first gathers into a temporary, in
+#: case an index fails; "wrap" writes ``out`` directly, twice as fast.
+_VALID_INDICES = "wrap"
+
 
 class ConvolutionOverflowError(ValueError):
     """The convolution's pre-activations are not finite (they overflowed)."""
@@ -130,7 +142,7 @@ def chunk_size(arch, dtype, n_images, chunk_bytes=None):
     # gradient.
     maps = arch.n_filters * (1 + _needs_grad_maps(arch))
     pooled = 2 * arch.n_hidden if arch.pooling is not None else 0
-    per_image = (arch.n_pixels * (maps + arch.n_rows) + pooled) * itemsize
+    per_image = (arch.n_columns * (maps + arch.n_rows) + pooled) * itemsize
     return int(max(1, min(n_images, chunk_bytes // per_image)))
 
 
@@ -139,44 +151,84 @@ def _needs_grad_maps(arch):
 
 
 class _Patcher:
-    """Writes the flipped patches of images into a ``(K1, m * L)`` buffer."""
+    """Writes the flipped patches of images into a ``(K1, m * L)`` buffer.
 
-    def __init__(self, arch, dtype):
+    A chunk's columns are cell-major across its images: ``(cell, image,
+    window)`` over the ``arch.n_columns`` covered pixels of each image, so
+    that one cell of every window of the chunk is one contiguous run. With
+    ``full``, each image's other pixels follow, ``(image, pixel)`` with the
+    pixels row-major (the covered rows' right strip, then the rows below).
+    """
+
+    def __init__(self, arch, dtype, *, full=False):
         self.arch, self.dtype = arch, dtype
         self.taps = _tap_rows(arch.image_shape[0], arch.kernel_hw)
         self.pad = same_padding(arch.kernel_hw) if arch.padding == "same" else None
         self._padded = None
+        self.n_columns = arch.n_pixels if full else arch.n_columns
+        ph, pw = arch.pool_hw if arch.pooling is not None else (1, 1)
+        hp, wp = arch.hidden_hw
+        self.cell_hw, self.covered_hw = (ph, pw), (hp * ph, wp * pw)
 
     def new_buffer(self, m):
-        buffer = aligned_empty((self.arch.n_rows, m * self.arch.n_pixels), self.dtype)
+        buffer = aligned_empty((self.arch.n_rows, m * self.n_columns), self.dtype)
         if self.arch.fit_intercept:
             buffer[-1] = 1
         return buffer
 
     def write(self, images, out):
         """Write the patches of ``images`` into ``out`` ``(K1, m * L)``."""
-        self.write_view(images, out[: self.arch.n_kernel].reshape(
-            self.arch.n_kernel, images.shape[0], *self.arch.map_hw
-        ))
+        self.write_view(images, *self.split(out[: self.arch.n_kernel], len(images)))
         return out
 
-    def write_view(self, images, view):
-        """Write the patches into ``view`` ``(K, m, ho, wo)``."""
+    def split(self, columns, m):
+        """Views of a chunk's ``(..., m * L)`` columns.
+
+        Returns the covered columns ``(..., ph, pw, m, hp, wp)`` and, with
+        ``full``, the others as ``(..., m, hc, wo - wc)`` and ``(..., m, ho -
+        hc, wo)`` (else None, None).
+        """
+        arch = self.arch
+        (ph, pw), (hp, wp) = self.cell_hw, arch.hidden_hw
+        (hc, wc), (ho, wo) = self.covered_hw, arch.map_hw
+        lead = columns.shape[:-1]
+        n_covered = m * arch.n_columns
+        # Splitting the last axis of a slice is always a view.
+        covered = columns[..., :n_covered].reshape(*lead, ph, pw, m, hp, wp)
+        if self.n_columns == arch.n_columns:
+            return covered, None, None
+        n_rest = arch.n_pixels - arch.n_columns
+        rest = columns[..., n_covered:].reshape(*lead, m, n_rest)
+        n_right = hc * (wo - wc)
+        right = rest[..., :n_right].reshape(*lead, m, hc, wo - wc)
+        below = rest[..., n_right:].reshape(*lead, m, ho - hc, wo)
+        return covered, right, below
+
+    def write_view(self, images, covered, right=None, below=None):
+        """Write the patches into the views of :meth:`split` (``K`` rows)."""
         m = images.shape[0]
         if self.pad is not None:
-            (top, bottom), (left, right) = self.pad
+            (top, bottom), (left, right_pad) = self.pad
             _, c, h, w = images.shape
             if self._padded is None or self._padded.shape[0] < m:
                 self._padded = aligned_empty(
-                    (m, c, h + top + bottom, w + left + right), self.dtype
+                    (m, c, h + top + bottom, w + left + right_pad), self.dtype
                 )
                 self._padded[...] = 0
             padded = self._padded[:m]
             np.copyto(padded[:, :, top : top + h, left : left + w], images)
             images = padded
-        ho, wo = self.arch.map_hw
+        (ho, wo), (hc, wc) = self.arch.map_hw, self.covered_hw
+        (ph, pw), (hp, wp) = self.cell_hw, self.arch.hidden_hw
         for row, c, i, j in self.taps:
-            np.copyto(view[row], images[:, c, i : i + ho, j : j + wo])
+            source = images[:, c, i : i + hc, j : j + wc]
+            np.copyto(
+                covered[row],
+                source.reshape(m, hp, ph, wp, pw).transpose(2, 4, 0, 1, 3),
+            )
+            if right is not None:
+                np.copyto(right[row], images[:, c, i : i + hc, j + wc : j + wo])
+                np.copyto(below[row], images[:, c, i + hc : i + ho, j : j + wo])
 
 
 def parallel_work(arch, n_images):
@@ -184,7 +236,7 @@ def parallel_work(arch, n_images):
 
     The measure of work of :data:`~._parallel.MIN_PARALLEL_WORK`.
     """
-    return n_images * arch.n_pixels * arch.n_rows * arch.n_filters
+    return n_images * arch.n_columns * arch.n_rows * arch.n_filters
 
 
 def forward(arch, theta, images, *, maps=None, chunk_bytes=None, n_threads=1):
@@ -214,8 +266,10 @@ def forward(arch, theta, images, *, maps=None, chunk_bytes=None, n_threads=1):
     dtype = theta.dtype
     block, intercept, coef = arch.views(theta)
     n = images.shape[0]
-    F, L, n_out = arch.n_filters, arch.n_pixels, arch.n_outputs
-    coef3 = coef.reshape(F, -1, n_out)
+    F, n_out = arch.n_filters, arch.n_outputs
+    L = arch.n_pixels if maps is not None else arch.n_columns
+    P = arch.hidden_hw[0] * arch.hidden_hw[1]
+    coef3 = coef.reshape(F, P, n_out)
     total = float(np.abs(block).sum())
     m = chunk_size(arch, dtype, n, chunk_bytes)
     logits = np.empty((n, n_out), dtype)
@@ -225,7 +279,7 @@ def forward(arch, theta, images, *, maps=None, chunk_bytes=None, n_threads=1):
 
     def work(worker):
         # Each thread its own patcher (its padding buffer) and buffers.
-        patcher, buffers = _Patcher(arch, dtype), {}
+        patcher, buffers = _Patcher(arch, dtype, full=maps is not None), {}
         for start in starts:
             if start >= n or (team is not None and team.cancelled):
                 return
@@ -237,18 +291,26 @@ def forward(arch, theta, images, *, maps=None, chunk_bytes=None, n_threads=1):
             np.dot(block, patcher.write(x, patches), out=act)
             if not pre_activations_bounded(total, abs_max(x), dtype):
                 _check_pre_finite(act, dtype)
-            np.tanh(act, out=act)
+            if arch.pooling is None:
+                hidden = np.tanh(act, out=act)
+            else:
+                # (filter, cell, image and window): see _Patcher.
+                cells = act[:, : b * arch.n_columns].reshape(F, arch.n_cells, b * P)
+                if arch.pooling == "max":
+                    # As in training: tanh is monotonic, so it runs on the
+                    # pooled pre-activations only.
+                    hidden = np.tanh(cell_pool_forward(cells, "max"))
+                    if maps is not None:
+                        np.tanh(act, out=act)
+                else:
+                    np.tanh(act, out=act)
+                    hidden = cell_pool_forward(cells, "avg")
             if maps is not None:
-                np.copyto(
-                    maps[start : start + b].reshape(b, F, L),
-                    act.reshape(F, b, L).transpose(1, 0, 2),
-                )
-            hidden = act.reshape(F, b, L)
-            if arch.pooling is not None:
-                hidden = pool_forward(
-                    act.reshape(F, b, *arch.map_hw), arch.pooling, arch.pool_hw
-                ).reshape(F, b, -1)
-            np.sum(np.matmul(hidden, coef3), axis=0, out=logits[start : start + b])
+                _write_maps(patcher, act, maps[start : start + b])
+            np.sum(
+                np.matmul(hidden[:, : b * P].reshape(F, b, P), coef3), axis=0,
+                out=logits[start : start + b],
+            )
 
     with one_blas_thread():
         if n_threads > 1:
@@ -260,6 +322,18 @@ def forward(arch, theta, images, *, maps=None, chunk_bytes=None, n_threads=1):
     if intercept is not None:
         np.add(logits, intercept, out=logits)
     return logits
+
+
+def _write_maps(patcher, act, maps):
+    """Write a chunk's ``(F, m * L)`` full activations as ``(m, F, ho, wo)``."""
+    covered, right, below = patcher.split(act, maps.shape[0])
+    # (F, m, ph, pw, hp, wp) -> (F, ph, pw, m, hp, wp), as the columns are.
+    natural = cell_major_view(maps.transpose(1, 0, 2, 3), patcher.cell_hw)
+    np.copyto(natural.transpose(0, 2, 3, 1, 4, 5), covered)
+    if right is not None:
+        hc, wc = patcher.covered_hw
+        np.copyto(maps[:, :, :hc, wc:].transpose(1, 0, 2, 3), right)
+        np.copyto(maps[:, :, hc:, :].transpose(1, 0, 2, 3), below)
 
 
 class TrainingData:
@@ -288,16 +362,21 @@ class TrainingData:
         self.targets = np.ascontiguousarray(targets, dtype=dtype)
         n = images.shape[0]
         self.patches = None
-        if arch.n_rows * n * arch.n_pixels * dtype.itemsize <= precompute_bytes:
+        if arch.n_rows * n * arch.n_columns * dtype.itemsize <= precompute_bytes:
+            # (row, cell, image, window): a chunk of images is a gather along
+            # axis 2, in the columns' order of _Patcher.
             patcher = _Patcher(arch, dtype)
-            patches = np.empty((arch.n_rows, n, arch.n_pixels), dtype)
+            (ph, pw), (hp, wp) = patcher.cell_hw, arch.hidden_hw
+            patches = np.empty((arch.n_rows, arch.n_cells, n, hp * wp), dtype)
             if arch.fit_intercept:
                 patches[-1] = 1
             step = max(1, 2**22 // max(1, images[0].size))  # bounds the padding
             for start in range(0, n, step):
                 x = images[start : start + step]
-                view = patches[: arch.n_kernel, start : start + step]
-                patcher.write_view(x, view.reshape(*view.shape[:2], *arch.map_hw))
+                view = patches[: arch.n_kernel, :, start : start + step]
+                patcher.write_view(
+                    x, view.reshape(arch.n_kernel, ph, pw, len(x), hp, wp)
+                )
             self.patches = patches
         self._x_max = None
 
@@ -318,7 +397,7 @@ class Workspace:
     """
 
     def __init__(self, arch, dtype, m):
-        F, L, n_out = arch.n_filters, arch.n_pixels, arch.n_outputs
+        F, L, n_out = arch.n_filters, arch.n_columns, arch.n_outputs
         self.arch, self.dtype = arch, dtype
         self.patcher = _Patcher(arch, dtype)
         # Patch buffers by chunk length (the full one and the last one's):
@@ -354,14 +433,20 @@ class Workspace:
         if out is None:
             out = self._patches[m] = self.patcher.new_buffer(m)
         if data.patches is not None:
-            if isinstance(idx, slice):
-                return data.patches[:, idx].reshape(arch.n_rows, -1)
-            np.take(data.patches, idx, axis=1, out=out.reshape(arch.n_rows, m, -1))
+            cells = out.reshape(arch.n_rows, arch.n_cells, m, -1)
+            if not isinstance(idx, slice):
+                np.take(data.patches, idx, axis=2, out=cells, mode=_VALID_INDICES)
+            elif arch.n_cells == 1:  # a view: no copy
+                return data.patches[:, 0, idx].reshape(arch.n_rows, -1)
+            else:
+                np.copyto(cells, data.patches[:, :, idx])
             return out
         if isinstance(idx, slice):
             images = data.images[idx]
         else:
-            images = np.take(data.images, idx, axis=0, out=self.images[:m])
+            images = np.take(
+                data.images, idx, axis=0, out=self.images[:m], mode=_VALID_INDICES
+            )
         return self.patcher.write(images, out)
 
     def gradient(self, theta, patches, targets, weights, weight_sum, head, grad,
@@ -380,27 +465,25 @@ class Workspace:
         coef3 = coef.reshape(F, P, n_out)
         act = self.act[: F * m * L].reshape(F, m * L)
         np.dot(block, patches, out=act)
-        act4 = act.reshape(F, m, *arch.map_hw)
+        # Columns (see _Patcher): (filter, cell, image and window).
+        cells = act.reshape(F, arch.n_cells, m * P)
         max_first = arch.pooling == "max"
         if max_first:
             # tanh is monotonic: the max of the maps is tanh of the max of
             # the pre-activations, so tanh (and its derivative below) run on
             # the pooled values only; act keeps the pre-activations.
-            pooled_pre = self.pooled_pre[: F * m * P].reshape(
-                F, m, *arch.hidden_hw
-            )
-            pool_forward(act4, "max", arch.pool_hw, out=pooled_pre)
-            hidden = np.tanh(pooled_pre, out=self.hidden[: F * m * P].reshape(
-                F, m, *arch.hidden_hw
-            )).reshape(F, m, P)
+            pooled_pre = self.pooled_pre[: F * m * P].reshape(F, m * P)
+            cell_pool_forward(cells, "max", out=pooled_pre)
+            hidden = np.tanh(
+                pooled_pre, out=self.hidden[: F * m * P].reshape(F, m * P)
+            ).reshape(F, m, P)
         else:
             np.tanh(act, out=act)
             if arch.pooling is None:
                 hidden = act.reshape(F, m, P)
             else:
-                hidden = self.hidden[: F * m * P].reshape(F, m, *arch.hidden_hw)
-                pool_forward(act4, arch.pooling, arch.pool_hw, out=hidden)
-                hidden = hidden.reshape(F, m, P)
+                hidden = self.hidden[: F * m * P].reshape(F, m, P)
+                cell_pool_forward(cells, "avg", out=hidden.reshape(F, m * P))
         dense = np.matmul(hidden, coef3, out=self.dense[: F * m * n_out].reshape(
             F, m, n_out
         ))
@@ -447,18 +530,16 @@ class Workspace:
                 np.multiply(hidden, hidden, out=square)
                 np.subtract(1.0, square, out=square)
                 np.multiply(grad_hidden, square, out=grad_hidden)
-                pool_backward(
-                    grad_hidden.reshape(F, m, *arch.hidden_hw), act4, "max",
-                    arch.pool_hw, out=grad_act.reshape(F, m, *arch.map_hw),
-                    pooled=pooled_pre,
+                cell_pool_backward(
+                    grad_hidden.reshape(F, m * P), cells, "max",
+                    out=grad_act.reshape(cells.shape), pooled=pooled_pre,
                 )
                 np.dot(grad_act, patches.T, out=grad_block)
                 return
             if arch.pooling is not None:
-                pool_backward(
-                    grad_hidden.reshape(F, m, *arch.hidden_hw), act4, arch.pooling,
-                    arch.pool_hw, out=grad_act.reshape(F, m, *arch.map_hw),
-                    pooled=hidden.reshape(F, m, *arch.hidden_hw),
+                cell_pool_backward(
+                    grad_hidden.reshape(F, m * P), cells, "avg",
+                    out=grad_act.reshape(cells.shape),
                 )
             # tanh backward, written from the output: 1 - a**2, in place over
             # the maps (no longer needed).

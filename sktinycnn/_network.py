@@ -103,6 +103,21 @@ class Architecture:
         return self.map_hw[0] * self.map_hw[1]
 
     @cached_property
+    def n_cells(self):
+        """Cells of one pooling window (1 without pooling)."""
+        return 1 if self.pooling is None else self.pool_hw[0] * self.pool_hw[1]
+
+    @cached_property
+    def n_columns(self):
+        """Map pixels the dense layer depends on: those pooling windows cover.
+
+        The kernels' patch matrices have this many columns per image, in the
+        cell-major order of :func:`~._pooling.to_cell_major` (row-major
+        pixels without pooling).
+        """
+        return self.n_cells * self.hidden_hw[0] * self.hidden_hw[1]
+
+    @cached_property
     def n_hidden(self):
         """Inputs of the dense layer."""
         return self.n_filters * self.hidden_hw[0] * self.hidden_hw[1]

@@ -6,25 +6,29 @@ Max pooling sends a window's gradient to its first maximum in row-major order, a
 PyTorch documents. Maps are expected finite (tanh outputs). NumPy only; no state.
 """
 
-import itertools
 import numbers
 
 import numpy as np
 
 __all__ = [
     "POOLINGS",
+    "cell_major_view",
+    "cell_pool_backward",
+    "cell_pool_forward",
     "pool_backward",
     "pool_forward",
     "pooled_shape",
     "resolve_pool_size",
+    "to_cell_major",
 ]
 
 POOLINGS = ("max", "avg")
 
-# Up to this many cells per window, one ufunc call per cell on strided slices
-# is several times faster than NumPy's reduction over short window axes; above
-# it the per-call overhead dominates and one reduction wins.
+# With up to this many cells per window, and fewer windows per map than
+# _MIN_REDUCED_RUN, one ufunc call per cell beats NumPy's reduction, whose
+# inner loops are then too short; otherwise one reduction wins.
 _MAX_UNROLLED_CELLS = 64
+_MIN_REDUCED_RUN = 64
 
 
 def _is_positive_int(value):
@@ -104,14 +108,162 @@ def _windows(maps, pool_hw):
     return cropped.reshape((*maps.shape[:-2], hp, ph, wp, pw))
 
 
-def _cells(mode, pool_hw, pooled_hw):
-    """Window cells ``(i, j)`` in row-major order to loop over, or None to reduce."""
+def _check_mode(mode):
     if mode not in POOLINGS:
         raise ValueError(f"mode must be one of {POOLINGS}; got {mode!r}.")
-    # With one window per map a reduction runs over whole rows at once: fast.
-    if pool_hw[0] * pool_hw[1] > _MAX_UNROLLED_CELLS or pooled_hw[0] * pooled_hw[1] < 2:
-        return None
-    return list(itertools.product(range(pool_hw[0]), range(pool_hw[1])))
+
+
+def cell_major_view(maps, pool_hw):
+    """View ``(..., ph, pw, hp, wp)`` of the covered maps: cell first, window last.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktinycnn._pooling import cell_major_view
+    >>> view = cell_major_view(np.arange(20.0).reshape(4, 5), (2, 2))
+    >>> view.shape, view[0, 1].tolist()
+    ((2, 2, 2, 2), [[1.0, 3.0], [11.0, 13.0]])
+    """
+    windows = _windows(maps, pool_hw)
+    lead = windows.ndim - 4
+    return windows.transpose((*range(lead), lead + 1, lead + 3, lead, lead + 2))
+
+
+def to_cell_major(maps, pool_hw):
+    """Copy the covered part of natural maps into the cell-major layout.
+
+    Parameters
+    ----------
+    maps : ndarray of shape (..., h, w)
+        Maps, each in row-major pixel order.
+    pool_hw : tuple of int
+        ``(ph, pw)``.
+
+    Returns
+    -------
+    cells : ndarray of shape (..., ph * pw, hp * wp)
+        ``cells[..., i * pw + j, a * wp + b]`` is ``maps[..., a * ph + i, b
+        * pw + j]``: cell ``(i, j)`` of window ``(a, b)``. Rows and columns
+        that fill no window are dropped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktinycnn._pooling import to_cell_major
+    >>> to_cell_major(np.arange(16.0).reshape(4, 4), (2, 2))
+    array([[ 0.,  2.,  8., 10.],
+           [ 1.,  3.,  9., 11.],
+           [ 4.,  6., 12., 14.],
+           [ 5.,  7., 13., 15.]])
+    """
+    ph, pw = pool_hw
+    hp, wp = pooled_shape(maps.shape[-2:], pool_hw)
+    cells = np.empty((*maps.shape[:-2], ph, pw, hp, wp), maps.dtype)
+    np.copyto(cells, cell_major_view(maps, pool_hw))
+    return cells.reshape((*maps.shape[:-2], ph * pw, hp * wp))
+
+
+def cell_pool_forward(cells, mode, out=None):
+    """Pool maps laid out cell-major: reduce over the cells of each window.
+
+    The training and prediction kernels keep their maps in this layout
+    (their patch matrices' columns are ordered so), where every cell of every
+    window is one contiguous run: pooling is then a few whole-array calls
+    instead of strided passes.
+
+    Parameters
+    ----------
+    cells : ndarray of shape (..., n_cells, n_windows)
+        Maps in the layout of :func:`to_cell_major`.
+    mode : {"max", "avg"}
+        Pooling operation.
+    out : ndarray of shape (..., n_windows), default=None
+        Buffer to write the result into; a new array if None.
+
+    Returns
+    -------
+    pooled : ndarray of shape (..., n_windows)
+        Max or mean over the cells of each window.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktinycnn._pooling import cell_pool_forward
+    >>> cells = np.array([[1.0, 5.0], [3.0, 2.0]])  # 2 cells, 2 windows
+    >>> cell_pool_forward(cells, "max")
+    array([3., 5.])
+    >>> cell_pool_forward(cells, "avg")
+    array([2. , 3.5])
+    """
+    _check_mode(mode)
+    n_cells, n_windows = cells.shape[-2:]
+    if out is None:
+        out = np.empty((*cells.shape[:-2], n_windows), cells.dtype)
+    if n_cells <= _MAX_UNROLLED_CELLS and 1 < n_windows < _MIN_REDUCED_RUN:
+        # Short runs: one call per cell beats a reduction's inner loops.
+        combine = np.maximum if mode == "max" else np.add
+        np.copyto(out, cells[..., 0, :])
+        for cell in range(1, n_cells):
+            combine(out, cells[..., cell, :], out=out)
+    else:
+        (np.maximum if mode == "max" else np.add).reduce(cells, axis=-2, out=out)
+    if mode == "avg":
+        out *= 1.0 / n_cells
+    return out
+
+
+def cell_pool_backward(grad_pooled, cells, mode, out=None, *, pooled=None):
+    """Gradient with respect to cell-major maps, given it after pooling.
+
+    Parameters
+    ----------
+    grad_pooled : ndarray of shape (..., n_windows)
+        Gradient with respect to the pooled values.
+    cells : ndarray of shape (..., n_cells, n_windows)
+        The maps that were pooled, in the layout of :func:`to_cell_major`.
+    mode : {"max", "avg"}
+        Pooling operation.
+    out : ndarray of shape (..., n_cells, n_windows), default=None
+        Buffer to write the gradient into; a new array if None.
+    pooled : ndarray of shape (..., n_windows), default=None
+        ``cell_pool_forward(cells, "max")`` if already known; ignored for
+        ``"avg"``.
+
+    Returns
+    -------
+    grad_cells : ndarray of shape (..., n_cells, n_windows)
+        For ``"avg"`` every cell gets ``grad / n_cells``; for ``"max"`` the
+        first maximum of each window, in cell order (row-major within the
+        window), gets the whole gradient and the other cells zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktinycnn._pooling import cell_pool_backward
+    >>> cells = np.array([[1.0, 5.0], [3.0, 5.0]])  # window 1 ties
+    >>> cell_pool_backward(np.array([10.0, 20.0]), cells, "max")
+    array([[ 0., 20.],
+           [10.,  0.]])
+    """
+    _check_mode(mode)
+    n_cells = cells.shape[-2]
+    if out is None:
+        out = np.empty(cells.shape, np.result_type(grad_pooled, cells))
+    spread = grad_pooled[..., np.newaxis, :]
+    if mode == "avg":
+        return np.multiply(spread, 1.0 / n_cells, out=out)
+    if pooled is None:
+        pooled = cell_pool_forward(cells, "max")
+    hit = np.equal(cells, pooled[..., np.newaxis, :])
+    if np.count_nonzero(hit) != pooled.size:
+        # Ties (common: zero background gives equal pre-activations). Keep
+        # the first hit of each window: a later cell keeps its hit only if
+        # no earlier cell had one.
+        seen = hit[..., 0, :].copy()
+        for cell in range(1, n_cells):
+            np.greater(hit[..., cell, :], seen, out=hit[..., cell, :])
+            seen |= hit[..., cell, :]
+    return np.multiply(hit, spread, out=out)
 
 
 def pool_forward(maps, mode, pool_hw, out=None):
@@ -145,21 +297,14 @@ def pool_forward(maps, mode, pool_hw, out=None):
     array([[ 3.,  5.],
            [13., 15.]])
     """
-    ph, pw = pool_hw
+    _check_mode(mode)
     hp, wp = pooled_shape(maps.shape[-2:], pool_hw)
-    cells = _cells(mode, pool_hw, (hp, wp))
-    windows = _windows(maps, pool_hw)
     if out is None:
         out = np.empty((*maps.shape[:-2], hp, wp), maps.dtype)
-    if cells:
-        combine = np.maximum if mode == "max" else np.add
-        np.copyto(out, windows[..., 0, :, 0])
-        for i, j in cells[1:]:
-            combine(out, windows[..., i, :, j], out=out)
-    else:
-        (np.max if mode == "max" else np.sum)(windows, axis=(-3, -1), out=out)
-    if mode == "avg":
-        out *= 1.0 / (ph * pw)
+    flat_out = out.reshape((*maps.shape[:-2], hp * wp))
+    cell_pool_forward(to_cell_major(maps, pool_hw), mode, out=flat_out)
+    if not np.shares_memory(flat_out, out):  # out was not contiguous
+        np.copyto(out, flat_out.reshape(out.shape))
     return out
 
 
@@ -199,44 +344,22 @@ def pool_backward(grad_pooled, maps, mode, pool_hw, out=None, *, pooled=None):
            [ 0.,  0.,  0.],
            [ 0.,  0.,  0.]])
     """
+    _check_mode(mode)
     ph, pw = pool_hw
     hp, wp = grad_pooled.shape[-2:]
-    cells = _cells(mode, pool_hw, (hp, wp))
+    lead = maps.shape[:-2]
     if out is None:
         out = np.empty(maps.shape, np.result_type(grad_pooled, maps))
+    if pooled is not None:
+        pooled = pooled.reshape((*lead, hp * wp))
+    grad_cells = cell_pool_backward(
+        grad_pooled.reshape((*lead, hp * wp)), to_cell_major(maps, pool_hw), mode,
+        pooled=pooled,
+    )
     out[..., hp * ph :, :] = 0
     out[..., : hp * ph, wp * pw :] = 0
-    grad_windows = _windows(out, pool_hw)
-    if mode == "avg":
-        scale = 1.0 / (ph * pw)
-        if cells:
-            for i, j in cells:
-                np.multiply(grad_pooled, scale, out=grad_windows[..., i, :, j])
-        else:
-            np.multiply(grad_pooled[..., :, None, :, None], scale, out=grad_windows)
-        return out
-    windows = _windows(maps, pool_hw)
-    if cells:
-        if pooled is None:
-            pooled = pool_forward(maps, "max", pool_hw)
-        # A cell takes the gradient if it equals the maximum and no earlier
-        # cell of its window did: ``free`` marks windows not yet served.
-        free = np.ones(grad_pooled.shape, bool)
-        hit = np.empty(grad_pooled.shape, bool)
-        for cell, (i, j) in enumerate(cells):
-            np.equal(windows[..., i, :, j], pooled, out=hit)
-            if cell:
-                np.logical_and(hit, free, out=hit)
-            np.multiply(grad_pooled, hit, out=grad_windows[..., i, :, j])
-            np.logical_xor(free, hit, out=free)
-        return out
-    # Few, large windows: argmax over a window-last copy returns the first
-    # maximum in row-major order directly; scatter into a window-last buffer.
-    window_last = (*range(windows.ndim - 4), -4, -2, -3, -1)
-    flat = windows.transpose(window_last).reshape((*grad_pooled.shape, ph * pw))
-    first = flat.argmax(axis=-1)[..., None]
-    scattered = np.zeros(flat.shape, out.dtype)
-    np.put_along_axis(scattered, first, grad_pooled[..., None], axis=-1)
-    scattered = scattered.reshape((*grad_pooled.shape, ph, pw))
-    np.copyto(grad_windows, scattered.transpose(window_last))
+    np.copyto(
+        cell_major_view(out, pool_hw),
+        grad_cells.reshape((*lead, ph, pw, hp, wp)),
+    )
     return out

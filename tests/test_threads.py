@@ -41,7 +41,7 @@ class _Spy:
 @pytest.fixture
 def threaded_path(monkeypatch):
     """Small data on the threaded path; returns a :class:`_Spy`."""
-    monkeypatch.setattr(kernels, "CHUNK_BYTES", 2**14)
+    monkeypatch.setattr(kernels, "CHUNK_BYTES", 2**12)
     monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 0)
     monkeypatch.setattr(parallel, "allowed_threads", lambda: 4)
     spy = _Spy()
