@@ -111,8 +111,11 @@ class Skl2onnxBuilder:
     def node(self, op_type, inputs, hint, *, output=None, **attrs):
         output = self.name(hint) if output is None else output
         self.container.add_node(
-            op_type, list(inputs), [output],
-            name=self.scope.get_unique_operator_name(op_type), **attrs,
+            op_type,
+            list(inputs),
+            [output],
+            name=self.scope.get_unique_operator_name(op_type),
+            **attrs,
         )
         return output
 
@@ -136,8 +139,13 @@ def _emit_conv(builder, arch, kernels, intercepts, images):
     if intercepts is not None:
         inputs.append(builder.constant("kernel_intercepts", intercepts))
     return builder.node(
-        "Conv", inputs, "conv", kernel_shape=list(arch.kernel_hw),
-        pads=[top, left, bottom, right], strides=[1, 1], dilations=[1, 1],
+        "Conv",
+        inputs,
+        "conv",
+        kernel_shape=list(arch.kernel_hw),
+        pads=[top, left, bottom, right],
+        strides=[1, 1],
+        dilations=[1, 1],
     )
 
 
@@ -191,22 +199,35 @@ def _emit_pooling(builder, arch, maps, form, dtype):
             return builder.node(op, [maps], "pooled")
         op = "MaxPool" if arch.pooling == "max" else "AveragePool"
         return builder.node(
-            op, [maps], "pooled", kernel_shape=[ph, pw], strides=[ph, pw],
-            pads=[0, 0, 0, 0], ceil_mode=0,
+            op,
+            [maps],
+            "pooled",
+            kernel_shape=[ph, pw],
+            strides=[ph, pw],
+            pads=[0, 0, 0, 0],
+            ceil_mode=0,
         )
     if arch.pooling == "max":
         return builder.node(
-            "MaxPool", [maps], "pooled", kernel_shape=[ph, pw], strides=[ph, pw],
-            pads=[0, 0, 0, 0], ceil_mode=0,
+            "MaxPool",
+            [maps],
+            "pooled",
+            kernel_shape=[ph, pw],
+            strides=[ph, pw],
+            pads=[0, 0, 0, 0],
+            ceil_mode=0,
         )
     # Average: crop to whole windows, split each axis into (windows, cells)
     # and sum over the cells; then scale as pool_forward does.
     if (hp * ph, wp * pw) != tuple(arch.map_hw):
         maps = builder.node(
             "Slice",
-            [maps, builder.constant("crop_starts", _int64([0, 0])),
-             builder.constant("crop_ends", _int64([hp * ph, wp * pw])),
-             builder.constant("spatial_axes", _int64([2, 3]))],
+            [
+                maps,
+                builder.constant("crop_starts", _int64([0, 0])),
+                builder.constant("crop_ends", _int64([hp * ph, wp * pw])),
+                builder.constant("spatial_axes", _int64([2, 3])),
+            ],
             "cropped",
         )
     shape = _int64([0, arch.n_filters, hp, ph, wp, pw])
@@ -233,7 +254,8 @@ def emit_network(builder, estimator, input_name, input_dtype, output_name, form)
     # 0 copies the batch dimension, so any batch size (and 2-D, 3-D or 4-D
     # input of the right size per sample) is accepted.
     images = builder.node(
-        "Reshape", [x, builder.constant("image_shape", _int64([0, *arch.image_shape]))],
+        "Reshape",
+        [x, builder.constant("image_shape", _int64([0, *arch.image_shape]))],
         "images",
     )
     # ONNX Conv is a cross-correlation: flip to keep convolve2d's semantics.
@@ -268,6 +290,8 @@ def emit_network(builder, estimator, input_name, input_dtype, output_name, form)
         "Mul", [sigmoid, builder.constant("target_scale", scale)], "scaled"
     )
     builder.node(
-        "Add", [scaled, builder.constant("target_offset", offset)], "prediction",
+        "Add",
+        [scaled, builder.constant("target_offset", offset)],
+        "prediction",
         output=output_name,
     )
