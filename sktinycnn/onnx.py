@@ -433,15 +433,10 @@ class _ClassifierHead:
         emit_classifier_outputs(
             builder, logits, self.kind, self.dtype, self.classes, self.label, proba
         )
-        if self.kind == "multilabel":
-            label_type = helper.make_tensor_type_proto(
-                _import_onnx().TensorProto.INT64, ["N", self.model.n_outputs_]
-            )
-        else:
-            label_type = helper.make_tensor_type_proto(
-                helper.np_dtype_to_tensor_dtype(self.keys.dtype), ["N"]
-            )
-        outputs = [helper.make_value_info(self.label, label_type)]
+        # int64 or string labels (n,); a multilabel indicator (n, n_labels).
+        key_type = helper.np_dtype_to_tensor_dtype(self.keys.dtype)
+        label_shape = ["N", self.model.n_outputs_] if self.classes is None else ["N"]
+        outputs = [helper.make_tensor_value_info(self.label, key_type, label_shape)]
         float_type = _elem_type(self.dtype)
         if self.zipmap is False:
             n_columns = len(self.model.classes_)
@@ -456,7 +451,6 @@ class _ClassifierHead:
             ]
         else:
             emit_zipmap(builder, proba, self.dtype, self.keys, self.proba)
-            key_type = helper.np_dtype_to_tensor_dtype(self.keys.dtype)
             value_type = helper.make_tensor_type_proto(_elem_type(np.float32), None)
             dicts = helper.make_sequence_type_proto(
                 helper.make_map_type_proto(key_type, value_type)
