@@ -1,10 +1,14 @@
 """The ONNX graph of a fitted network, emitted through a small builder interface.
 
-The network is emitted once, by :func:`emit_network`, through a builder with
-three methods (``name``, ``constant``, ``node``) that the standalone exporter
+The network is emitted once, by :func:`emit_network` (input to the dense
+layer's logits), then one head: :func:`emit_regressor_output` (the sigmoid and
+the target map) or :func:`emit_classifier_outputs` (labels and probabilities),
+and for the classifier, optionally, :func:`emit_zipmap` or
+:func:`emit_columns`. Each goes through a builder with three methods
+(``name``, ``constant``, ``node``) that the standalone exporter
 (:class:`GraphBuilder`) and the skl2onnx converter (:class:`Skl2onnxBuilder`)
 each implement over their own containers. Every public choice (dtypes, opsets,
-the estimator check) is :mod:`sktinycnn.onnx`'s.
+label types, options, the estimator check) is :mod:`sktinycnn.onnx`'s.
 
 Two forms of the same graph exist, chosen by ``form``:
 
@@ -22,12 +26,20 @@ import numpy as np
 from ._images import same_padding
 
 __all__ = [
+    "ML_DOMAIN",
     "GraphBuilder",
     "Skl2onnxBuilder",
     "elem_type",
+    "emit_classifier_outputs",
+    "emit_columns",
     "emit_network",
+    "emit_regressor_output",
+    "emit_zipmap",
     "import_onnx",
 ]
+
+#: The domain of ONNX's traditional-ML operators (``ZipMap``).
+ML_DOMAIN = "ai.onnx.ml"
 
 
 def import_onnx():
@@ -78,12 +90,17 @@ class GraphBuilder:
         self.initializers.append(onnx.numpy_helper.from_array(np.asarray(array), name))
         return name
 
-    def node(self, op_type, inputs, hint, *, output=None, **attrs):
+    def node(self, op_type, inputs, hint, *, output=None, domain="", **attrs):
         onnx = import_onnx()
         output = self.name(hint) if output is None else output
         self.nodes.append(
             onnx.helper.make_node(
-                op_type, list(inputs), [output], name=self.name(op_type), **attrs
+                op_type,
+                list(inputs),
+                [output],
+                name=self.name(op_type),
+                domain=domain,
+                **attrs,
             )
         )
         return output
@@ -102,17 +119,29 @@ class Skl2onnxBuilder:
     def constant(self, hint, array):
         onnx = import_onnx()
         name = self.name(hint)
-        tensor = onnx.numpy_helper.from_array(np.asarray(array), name)
+        array = np.asarray(array)
+        tensor = onnx.numpy_helper.from_array(array, name)
+        # skl2onnx copies a TensorProto's raw_data, which strings do not use:
+        # give it their encoded values instead.
+        content = (
+            tensor
+            if tensor.data_type != onnx.TensorProto.STRING
+            else [str(value).encode("utf-8") for value in array.ravel()]
+        )
         self.container.add_initializer(
-            name, tensor.data_type, list(tensor.dims), tensor
+            name, tensor.data_type, list(tensor.dims), content
         )
         return name
 
-    def node(self, op_type, inputs, hint, *, output=None, **attrs):
+    def node(self, op_type, inputs, hint, *, output=None, domain="", **attrs):
         output = self.name(hint) if output is None else output
         self.container.add_node(
-            op_type, list(inputs), [output],
-            name=self.scope.get_unique_operator_name(op_type), **attrs,
+            op_type,
+            list(inputs),
+            [output],
+            op_domain=domain,
+            name=self.scope.get_unique_operator_name(op_type),
+            **attrs,
         )
         return output
 
@@ -136,8 +165,13 @@ def _emit_conv(builder, arch, kernels, intercepts, images):
     if intercepts is not None:
         inputs.append(builder.constant("kernel_intercepts", intercepts))
     return builder.node(
-        "Conv", inputs, "conv", kernel_shape=list(arch.kernel_hw),
-        pads=[top, left, bottom, right], strides=[1, 1], dilations=[1, 1],
+        "Conv",
+        inputs,
+        "conv",
+        kernel_shape=list(arch.kernel_hw),
+        pads=[top, left, bottom, right],
+        strides=[1, 1],
+        dilations=[1, 1],
     )
 
 
@@ -191,22 +225,35 @@ def _emit_pooling(builder, arch, maps, form, dtype):
             return builder.node(op, [maps], "pooled")
         op = "MaxPool" if arch.pooling == "max" else "AveragePool"
         return builder.node(
-            op, [maps], "pooled", kernel_shape=[ph, pw], strides=[ph, pw],
-            pads=[0, 0, 0, 0], ceil_mode=0,
+            op,
+            [maps],
+            "pooled",
+            kernel_shape=[ph, pw],
+            strides=[ph, pw],
+            pads=[0, 0, 0, 0],
+            ceil_mode=0,
         )
     if arch.pooling == "max":
         return builder.node(
-            "MaxPool", [maps], "pooled", kernel_shape=[ph, pw], strides=[ph, pw],
-            pads=[0, 0, 0, 0], ceil_mode=0,
+            "MaxPool",
+            [maps],
+            "pooled",
+            kernel_shape=[ph, pw],
+            strides=[ph, pw],
+            pads=[0, 0, 0, 0],
+            ceil_mode=0,
         )
     # Average: crop to whole windows, split each axis into (windows, cells)
     # and sum over the cells; then scale as pool_forward does.
     if (hp * ph, wp * pw) != tuple(arch.map_hw):
         maps = builder.node(
             "Slice",
-            [maps, builder.constant("crop_starts", _int64([0, 0])),
-             builder.constant("crop_ends", _int64([hp * ph, wp * pw])),
-             builder.constant("spatial_axes", _int64([2, 3]))],
+            [
+                maps,
+                builder.constant("crop_starts", _int64([0, 0])),
+                builder.constant("crop_ends", _int64([hp * ph, wp * pw])),
+                builder.constant("spatial_axes", _int64([2, 3])),
+            ],
             "cropped",
         )
     shape = _int64([0, arch.n_filters, hp, ph, wp, pw])
@@ -219,10 +266,11 @@ def _emit_pooling(builder, arch, maps, form, dtype):
     return builder.node("Mul", [summed, weight], "pooled")
 
 
-def emit_network(builder, estimator, input_name, input_dtype, output_name, form):
-    """Emit the fitted network from ``input_name`` to ``output_name``.
+def emit_network(builder, estimator, input_name, input_dtype, form):
+    """Emit the fitted network from ``input_name`` to the dense layer's logits.
 
     ``form`` is ``"conv"`` or ``"unfold"`` (see the module's docstring).
+    Returns the name of the logits, ``(n, n_outputs)`` in the model's dtype.
     """
     arch = estimator._arch
     dtype = estimator.kernels_.dtype
@@ -233,7 +281,8 @@ def emit_network(builder, estimator, input_name, input_dtype, output_name, form)
     # 0 copies the batch dimension, so any batch size (and 2-D, 3-D or 4-D
     # input of the right size per sample) is accepted.
     images = builder.node(
-        "Reshape", [x, builder.constant("image_shape", _int64([0, *arch.image_shape]))],
+        "Reshape",
+        [x, builder.constant("image_shape", _int64([0, *arch.image_shape]))],
         "images",
     )
     # ONNX Conv is a cross-correlation: flip to keep convolve2d's semantics.
@@ -259,15 +308,108 @@ def emit_network(builder, estimator, input_name, input_dtype, output_name, form)
         dense = builder.node(
             "Add", [dense, builder.constant("intercept", estimator.intercept_)], "dense"
         )
+    return dense
+
+
+def emit_regressor_output(builder, estimator, logits, output_name):
+    """The regressor's head: the sigmoid, then ``target_offset_ + target_scale_ * s``.
+
+    The target map is left out when it is the identity (``scale_target=False``).
+    """
     offset, scale = estimator.target_offset_, estimator.target_scale_
     if np.all(scale == 1) and np.all(offset == 0):  # scale_target=False
-        builder.node("Sigmoid", [dense], "sigmoid", output=output_name)
+        builder.node("Sigmoid", [logits], "sigmoid", output=output_name)
         return
-    sigmoid = builder.node("Sigmoid", [dense], "sigmoid")
+    sigmoid = builder.node("Sigmoid", [logits], "sigmoid")
     scaled = builder.node(
         "Mul", [sigmoid, builder.constant("target_scale", scale)], "scaled"
     )
     builder.node(
-        "Add", [scaled, builder.constant("target_offset", offset)], "prediction",
+        "Add",
+        [scaled, builder.constant("target_offset", offset)],
+        "prediction",
         output=output_name,
     )
+
+
+def emit_classifier_outputs(
+    builder, logits, kind, dtype, classes, label_name, proba_name
+):
+    """The classifier's head: probabilities and labels, as ``predict`` has them.
+
+    ``kind`` is ``"binary"`` (one logit: probabilities ``[1 - p, p]`` with
+    ``p = Sigmoid``), ``"multiclass"`` (``Softmax`` over the classes) or
+    ``"multilabel"`` (one ``Sigmoid`` per label; labels ``p > 0.5`` as int64).
+    Binary and multiclass labels are the ``ArgMax`` of the probabilities (the
+    first of equal ones, as ``np.argmax``), gathered from ``classes`` (an
+    int64 or string array); ``classes=None`` outputs the class index itself.
+    """
+    if kind == "multilabel":
+        proba = builder.node("Sigmoid", [logits], "probabilities", output=proba_name)
+        half = builder.constant("threshold", np.asarray(0.5, dtype))
+        above = builder.node("Greater", [proba, half], "above_threshold")
+        int64 = import_onnx().TensorProto.INT64
+        builder.node("Cast", [above], "label", output=label_name, to=int64)
+        return
+    if kind == "binary":
+        positive = builder.node("Sigmoid", [logits], "positive_proba")
+        one = builder.constant("one", np.asarray(1.0, dtype))
+        negative = builder.node("Sub", [one, positive], "negative_proba")
+        proba = builder.node(
+            "Concat",
+            [negative, positive],
+            "probabilities",
+            output=proba_name,
+            axis=1,
+        )
+    else:
+        proba = builder.node(
+            "Softmax", [logits], "probabilities", output=proba_name, axis=1
+        )
+    if classes is None:
+        builder.node(
+            "ArgMax",
+            [proba],
+            "label",
+            output=label_name,
+            axis=1,
+            keepdims=0,
+            select_last_index=0,
+        )
+        return
+    index = builder.node(
+        "ArgMax", [proba], "class_index", axis=1, keepdims=0, select_last_index=0
+    )
+    builder.node(
+        "Gather",
+        [builder.constant("classes", classes), index],
+        "label",
+        output=label_name,
+        axis=0,
+    )
+
+
+def emit_zipmap(builder, proba, dtype, keys, output_name):
+    """``ZipMap``: one ``{key: probability}`` dict per row, with float values.
+
+    ``keys`` is an int64 or string array. ONNX's ``ZipMap`` takes float only,
+    so a float64 model's probabilities are cast to float32 first.
+    """
+    if np.dtype(dtype) != np.float32:
+        proba = builder.node("Cast", [proba], "float_proba", to=elem_type(np.float32))
+    keys = np.asarray(keys)
+    if keys.dtype.kind in "iu":
+        labels = {"classlabels_int64s": [int(k) for k in keys]}
+    else:
+        labels = {"classlabels_strings": [str(k) for k in keys]}
+    builder.node(
+        "ZipMap", [proba], "zipmap", output=output_name, domain=ML_DOMAIN, **labels
+    )
+
+
+def emit_columns(builder, proba, output_names):
+    """Column ``j`` of ``proba`` as the 1-D output ``output_names[j]``."""
+    for j, name in enumerate(output_names):
+        # A 0-d index drops the axis: (n, k) -> (n,).
+        column = builder.constant("column", np.asarray(j, dtype=np.int64))
+        builder.node("Gather", [proba, column], "column", output=name, axis=1)
