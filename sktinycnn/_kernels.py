@@ -147,7 +147,9 @@ def chunk_size(arch, dtype, n_images, chunk_bytes=None):
 
 
 def _needs_grad_maps(arch):
-    return arch.pooling is not None or arch.n_outputs > 1
+    # Pooled maps take their gradient in place (max: the mask of maxima is
+    # taken first; avg: into tanh'), as do unpooled ones with one output.
+    return arch.pooling is None and arch.n_outputs > 1
 
 
 class _Patcher:
@@ -406,7 +408,7 @@ class Workspace:
         self.images = aligned_empty((m, *arch.image_shape), dtype)
         # Flat, so that a shorter chunk's views are contiguous too.
         self.act = aligned_empty(F * m * L, dtype)
-        self.grad_act = aligned_empty(F * m * L, dtype)
+        self.grad_act = aligned_empty(F * m * L * _needs_grad_maps(arch), dtype)
         hidden = F * m * arch.hidden_hw[0] * arch.hidden_hw[1]
         self.hidden = aligned_empty(hidden, dtype)
         self.grad_hidden = aligned_empty(hidden, dtype)
@@ -502,7 +504,7 @@ class Workspace:
         np.matmul(
             hidden.transpose(0, 2, 1), delta, out=grad_coef.reshape(F, P, n_out)
         )
-        if not _needs_grad_maps(arch):
+        if arch.pooling is None and n_out == 1:
             # One output, no pooling: the maps' gradient is coef * delta,
             # multiplied in place into tanh' (written from the output,
             # 1 - a**2) over the maps, which are no longer needed.
@@ -522,29 +524,31 @@ class Workspace:
                 )
             else:
                 np.matmul(delta, coef3.transpose(0, 2, 1), out=grad_hidden)
-            grad_act = self.grad_act[: F * m * L].reshape(F, m * L)
             if max_first:
                 # tanh' = 1 - a**2 on the pooled maps, then to the first
-                # maximum of each window of the pre-activations.
+                # maximum of each window, in place over the pre-activations
+                # (the mask of maxima is taken from them first).
                 square = self.square[: F * m * P].reshape(F, m, P)
                 np.multiply(hidden, hidden, out=square)
                 np.subtract(1.0, square, out=square)
                 np.multiply(grad_hidden, square, out=grad_hidden)
                 cell_pool_backward(
-                    grad_hidden.reshape(F, m * P), cells, "max",
-                    out=grad_act.reshape(cells.shape), pooled=pooled_pre,
+                    grad_hidden.reshape(F, m * P), cells, "max", out=cells,
+                    pooled=pooled_pre,
                 )
-                np.dot(grad_act, patches.T, out=grad_block)
-                return
-            if arch.pooling is not None:
-                cell_pool_backward(
-                    grad_hidden.reshape(F, m * P), cells, "avg",
-                    out=grad_act.reshape(cells.shape),
-                )
-            # tanh backward, written from the output: 1 - a**2, in place over
-            # the maps (no longer needed).
-            np.multiply(act, act, out=act)
-            np.subtract(1.0, act, out=act)
-            np.multiply(grad_act, act, out=act)
+            else:
+                # tanh backward, written from the output: 1 - a**2, in place
+                # over the maps (no longer needed).
+                np.multiply(act, act, out=act)
+                np.subtract(1.0, act, out=act)
+                if arch.pooling is None:
+                    np.multiply(act, grad_hidden.reshape(F, m * L), out=act)
+                else:
+                    # Average pooling's gradient, grad / n_cells on every
+                    # cell, straight into tanh'.
+                    np.multiply(grad_hidden, 1.0 / arch.n_cells, out=grad_hidden)
+                    np.multiply(
+                        cells, grad_hidden.reshape(F, 1, m * P), out=cells
+                    )
         # conv backward: kernels and (through the ones) their biases
         np.dot(act, patches.T, out=grad_block)
