@@ -105,6 +105,30 @@ def test_demo_prints_least_confident_probabilities(demo_output):
     assert largest == sorted(largest) and largest[0] < 0.9
 
 
+def test_readme_example_prints_what_the_demo_does(demo_output):
+    """The README's printed numbers: its example fits the demo's models on its data."""
+    readme = (ROOT / "README.md").read_text()
+    printed = re.search(r"It prints:\n\n```text\n(.*?)```", readme, re.DOTALL)
+    assert printed, "no printed output under the README's example"
+    lines = printed.group(1).splitlines()
+    regression = _comparison_rows(demo_output, ["held-out R²"])
+    cnn, mlp = (float(v) for v in lines[0].split())
+    assert (cnn, mlp) == (regression["TinyConvRegressor()"][0],
+                          regression["MLPRegressor()"][0])
+    classification = _comparison_rows(demo_output, ["accuracy", "log-loss"])
+    for line, name in zip(lines[1:3], ["TinyConvClassifier()", "MLPClassifier()"],
+                          strict=True):
+        match = re.fullmatch(r"accuracy (\d\.\d{3}), log-loss (\d\.\d{3})", line)
+        assert match, line
+        assert tuple(float(v) for v in match.groups()) == classification[name][:2]
+    # The CNN's least confident image is the demo's first probability row.
+    label, *proba = lines[3].replace("[", " ").replace("]", " ").split()
+    header = demo_output.index("   label  predicted")
+    first_row = demo_output[header:].splitlines()[1].split()
+    assert label == first_row[0]
+    assert [float(p) for p in proba] == [float(p) for p in first_row[2:]]
+
+
 def test_demo_prints_sweep_table(demo_output):
     assert "GridSearchCV over learning_rate x kernel_scale" in demo_output
     header = re.search(r"^learning_rate \\ kernel_scale\s+None\s+0\.3\s+1\.0$",
