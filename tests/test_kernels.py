@@ -204,6 +204,36 @@ def test_pooled_epochs_and_heads_match_reference(head, pooling, pool_size, paddi
                   pooling=pooling, pool_hw=pool_hw, head=head)
 
 
+@pytest.mark.parametrize("precompute", [True, False])
+@pytest.mark.parametrize("pool_size, padding", [(2, "valid"), ((2, 3), "same"),
+                                                ("global", "same")])
+def test_max_pooling_ties_match_reference(pool_size, padding, precompute):
+    # Zero backgrounds (as on the digit canvases) make whole windows of equal
+    # pre-activations: the gradient must go to the first cell of each.
+    rng, images, targets, weights, params = _problem(
+        5, np.float64, 1, 2, padding, True, False
+    )
+    images[:, :, :, :3] = 0
+    images[::2, :, 2:, :] = 0
+    map_hw = reference.architecture(params, images, padding).map_hw
+    pool_hw = resolve_pool_size(pool_size, map_hw)
+    params = reference.initialize_params(
+        rng, image_shape=images.shape[1:], n_filters=3, kernel_hw=(2, 3),
+        padding=padding, n_outputs=2, kernel_scale=None, fit_intercept=True,
+        dtype=np.float64, pooling="max", pool_hw=pool_hw,
+    )
+    arch = reference.architecture(params, images, padding, "max", pool_hw)
+    (hp, wp), (ph, pw) = arch.hidden_hw, pool_hw
+    maps = reference.hidden_forward(params, images, padding)[0]
+    windows = maps[..., : hp * ph, : wp * pw].reshape(*maps.shape[:2], hp, ph, wp, pw)
+    top = windows.max(axis=(3, 5), keepdims=True)
+    tied = (windows == top).sum(axis=(3, 5)) > 1
+    assert tied.mean() > 0.1  # many windows tie indeed
+    _check_epochs(rng, images, targets, weights, params, True, batch_size=4,
+                  alpha=0.0, padding=padding, optimizer="sgd", precompute=precompute,
+                  pooling="max", pool_hw=pool_hw)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(
     "channels, n_outputs, padding, bias, pooling, pool_hw",

@@ -10,10 +10,13 @@ from oracles import central_differences
 from sktinycnn._pooling import (
     POOLINGS,
     _windows,
+    cell_pool_backward,
+    cell_pool_forward,
     pool_backward,
     pool_forward,
     pooled_shape,
     resolve_pool_size,
+    to_cell_major,
 )
 
 TOL = {np.float32: 2e-6, np.float64: 1e-12}
@@ -296,3 +299,31 @@ def test_unknown_mode():
         pool_forward(maps, "min", (2, 2))
     with pytest.raises(ValueError, match="mode must be one of"):
         pool_backward(np.zeros((2, 2, 2)), maps, "sum", (2, 2))
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("mode", POOLINGS)
+# Few windows (one call per cell) and many (one reduction), few cells and many.
+@pytest.mark.parametrize("h, w, pool_hw", [(4, 6, (2, 3)), (16, 18, (2, 2)),
+                                            (9, 9, (9, 9)), (10, 12, (1, 1))])
+def test_cell_major_kernels_against_oracle(h, w, pool_hw, mode, ties):
+    rng = np.random.default_rng(2)
+    maps = _maps(rng, (3, 2), h, w, np.float64, ties)
+    cells = to_cell_major(maps, pool_hw)
+    ph, pw = pool_hw
+    hp, wp = pooled_shape((h, w), pool_hw)
+    assert cells.shape == (3, 2, ph * pw, hp * wp)
+    assert_array_equal(cells[..., 1 % (ph * pw), :].reshape(3, 2, hp, wp),
+                       maps[..., (1 % (ph * pw)) // pw : hp * ph : ph,
+                            (1 % (ph * pw)) % pw : wp * pw : pw])
+    pooled = cell_pool_forward(cells, mode)
+    expected = _oracle_forward(maps, mode, pool_hw).reshape(3, 2, hp * wp)
+    assert_allclose(pooled, expected, rtol=1e-12, atol=1e-12)
+    grad = rng.standard_normal(pooled.shape)
+    grad_cells = cell_pool_backward(grad, cells, mode)
+    grad_maps = _oracle_backward(grad.reshape(3, 2, hp, wp), maps, mode, pool_hw)
+    assert_allclose(grad_cells, to_cell_major(grad_maps, pool_hw), rtol=1e-12,
+                    atol=1e-12)
+    # In place over the maps, as the training kernel calls it.
+    assert cell_pool_backward(grad, cells, mode, out=cells) is cells
+    assert_allclose(cells, grad_cells, rtol=0, atol=0)
