@@ -363,13 +363,22 @@ class TrainingData:
         self.dtype = dtype = images.dtype
         self.targets = np.ascontiguousarray(targets, dtype=dtype)
         n = images.shape[0]
-        self.patches = None
+        self.patches = self.by_image = None
         if arch.n_rows * n * arch.n_columns * dtype.itemsize <= precompute_bytes:
             # (row, cell, image, window): a chunk of images is a gather along
             # axis 2, in the columns' order of _Patcher.
             patcher = _Patcher(arch, dtype)
             (ph, pw), (hp, wp) = patcher.cell_hw, arch.hidden_hw
-            patches = np.empty((arch.n_rows, arch.n_cells, n, hp * wp), dtype)
+            shape = (arch.n_rows, arch.n_cells, n, hp * wp)
+            if hp * wp == 1 and arch.n_cells > 1:
+                # One window per map: the gather along axis 2 would fetch
+                # single scattered values, latency-bound; stored image by
+                # image instead, a chunk is a few contiguous blocks and one
+                # transposing copy (Workspace.chunk_patches).
+                self.by_image = np.empty((n, *shape[:2], 1), dtype)
+                patches = self.by_image.transpose(1, 2, 0, 3)
+            else:
+                patches = np.empty(shape, dtype)
             if arch.fit_intercept:
                 patches[-1] = 1
             step = max(1, 2**22 // max(1, images[0].size))  # bounds the padding
@@ -404,7 +413,7 @@ class Workspace:
         self.patcher = _Patcher(arch, dtype)
         # Patch buffers by chunk length (the full one and the last one's):
         # their row of ones is written once.
-        self._patches = {}
+        self._patches, self._by_image = {}, {}
         self.images = aligned_empty((m, *arch.image_shape), dtype)
         # Flat, so that a shorter chunk's views are contiguous too.
         self.act = aligned_empty(F * m * L, dtype)
@@ -436,7 +445,19 @@ class Workspace:
             out = self._patches[m] = self.patcher.new_buffer(m)
         if data.patches is not None:
             cells = out.reshape(arch.n_rows, arch.n_cells, m, -1)
-            if not isinstance(idx, slice):
+            if data.by_image is not None:
+                if isinstance(idx, slice):
+                    blocks = data.by_image[idx]
+                else:
+                    blocks = self._by_image.get(m)
+                    if blocks is None:
+                        blocks = self._by_image[m] = np.empty(
+                            (m, *data.by_image.shape[1:]), self.dtype
+                        )
+                    np.take(data.by_image, idx, axis=0, out=blocks,
+                            mode=_VALID_INDICES)
+                np.copyto(cells, blocks.transpose(1, 2, 0, 3))
+            elif not isinstance(idx, slice):
                 np.take(data.patches, idx, axis=2, out=cells, mode=_VALID_INDICES)
             elif arch.n_cells == 1:  # a view: no copy
                 return data.patches[:, 0, idx].reshape(arch.n_rows, -1)
