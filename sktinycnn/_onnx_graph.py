@@ -219,23 +219,13 @@ def _emit_pooling(builder, arch, maps, form, dtype):
     window, as :func:`sktinycnn._pooling.pool_forward` does.
     """
     (ph, pw), (hp, wp) = arch.pool_hw, arch.hidden_hw
-    if form == "conv":
-        if tuple(arch.pool_hw) == tuple(arch.map_hw):
-            op = "GlobalMaxPool" if arch.pooling == "max" else "GlobalAveragePool"
-            return builder.node(op, [maps], "pooled")
+    if form == "conv" and tuple(arch.pool_hw) == tuple(arch.map_hw):
+        op = "GlobalMaxPool" if arch.pooling == "max" else "GlobalAveragePool"
+        return builder.node(op, [maps], "pooled")
+    if form == "conv" or arch.pooling == "max":  # MaxPool runs in double too
         op = "MaxPool" if arch.pooling == "max" else "AveragePool"
         return builder.node(
             op,
-            [maps],
-            "pooled",
-            kernel_shape=[ph, pw],
-            strides=[ph, pw],
-            pads=[0, 0, 0, 0],
-            ceil_mode=0,
-        )
-    if arch.pooling == "max":
-        return builder.node(
-            "MaxPool",
             [maps],
             "pooled",
             kernel_shape=[ph, pw],
