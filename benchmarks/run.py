@@ -17,8 +17,10 @@ W3 large      20,000 random 28x28 images (target: a smooth function of the
               derivative, kernel-gradient GEMM, into preallocated buffers; the
               fastest of four variants: patches (K, n*L) or (n*L, K), and
               (K, n*L) in cache-sized chunks, with BLAS on two threads or
-              one), and against the same architecture
-              in PyTorch on the CPU when torch is installed (never required).
+              one), against the same network with a 2x2 max pool (the
+              pooled W3, fitted in the same repeats), and against the same
+              architecture in PyTorch on the CPU when torch is installed
+              (never required).
 W3 scaling    epoch time at 5k/10k/20k images (28x28) and at 16x16/28x28/56x56
               pixels (5k images): cost per image and per pixel.
 threads       W3 and a pooled W3 (max pool 2), one epoch, float32 and float64,
@@ -438,6 +440,9 @@ def bench_w3(quick, repeats):
         X, y = large_data(n, 28, dtype)
         model = w3_model(epochs)
         model.fit(X[:128], y[:128])  # warm up imports and caches
+        # The pooled W3 (issue 13): the same network with a 2x2 max pool.
+        pooled = w3_model(epochs).set_params(pooling="max", pool_size=2)
+        pooled.fit(X[:128], y[:128])
         if torch is not None:
             torch_epochs(X[:640], y[:640], dtype, 1, 64, 8, 3, W3_LEARNING_RATE)
         rows = []
@@ -445,6 +450,8 @@ def bench_w3(quick, repeats):
             row = {}
             row["fit"], _ = _timed(model.fit, X, y)
             row["fit"] /= epochs
+            row["pooled_fit"], _ = _timed(pooled.fit, X, y)
+            row["pooled_fit"] /= epochs
             for variant, (func, kwargs, one_thread) in FLOOR_VARIANTS.items():
                 with threadpool_limits(1 if one_thread else None, user_api="blas"):
                     row[variant], _ = _timed(
@@ -461,6 +468,7 @@ def bench_w3(quick, repeats):
         entry = {key: _median(r[key] for r in rows) for key in rows[0]}
         entry["runs"] = rows
         entry["fit_over_floor"] = _median(r["fit"] / r["floor"] for r in rows)
+        entry["pooled_over_fit"] = _median(r["pooled_fit"] / r["fit"] for r in rows)
         if torch is not None:
             entry["torch_over_fit"] = _median(r["torch"] / r["fit"] for r in rows)
         entry["final_loss"] = float(model.loss_curve_[-1])
@@ -723,6 +731,10 @@ def table(results):
             row("W3", f"{name} floor epoch time (s)", f"{e['floor']:.3f}")
             row("W3", f"{name} epoch / floor", f"{e['fit_over_floor']:.2f}x",
                 f"<= 1.5x: {_check(e['fit_over_floor'] <= 1.5)}")
+            row("W3", f"{name} pooled epoch (max pool 2) (s)", f"{e['pooled_fit']:.3f}")
+            row("W3", f"{name} pooled epoch / unpooled epoch",
+                f"{e['pooled_over_fit']:.2f}x",
+                f"<= 1.1x: {_check(e['pooled_over_fit'] <= 1.1)}")
             if w["torch"] is not None:
                 need = 1.3 if name == "float64" else 1.0
                 row("W3", f"{name} PyTorch epoch time (s)", f"{e['torch']:.3f}")
