@@ -174,6 +174,18 @@ def _check_epochs(rng, images, targets, weights, params, shuffle, **kwargs):
         assert opt.t == state["t"] == 3 * -(-len(images) // kwargs["batch_size"])
 
 
+def _pooled_params(rng, params, images, padding, pooling, pool_size):
+    """Fresh pooled parameters shaped as ``params`` (the window clipped to its maps)."""
+    map_hw = reference.architecture(params, images, padding).map_hw
+    pool_hw = resolve_pool_size(pool_size, map_hw)
+    pooled = reference.initialize_params(
+        rng, image_shape=images.shape[1:], n_filters=3, kernel_hw=(2, 3),
+        padding=padding, n_outputs=params["coef"].shape[-1], kernel_scale=None,
+        fit_intercept=True, dtype=np.float64, pooling=pooling, pool_hw=pool_hw,
+    )
+    return pooled, pool_hw
+
+
 @pytest.mark.parametrize("head", ["regressor", "binary", "softmax"])
 @pytest.mark.parametrize(
     "pooling, pool_size, padding",
@@ -192,13 +204,8 @@ def test_pooled_epochs_and_heads_match_reference(head, pooling, pool_size, paddi
         targets = np.eye(3)[np.argmax(targets, axis=1)]
     pool_hw = None
     if pooling is not None:
-        map_hw = reference.architecture(params, images, padding).map_hw
-        pool_hw = resolve_pool_size(pool_size, map_hw)
-        params = reference.initialize_params(
-            rng, image_shape=images.shape[1:], n_filters=3, kernel_hw=(2, 3),
-            padding=padding, n_outputs=3, kernel_scale=None, fit_intercept=True,
-            dtype=np.float64, pooling=pooling, pool_hw=pool_hw,
-        )
+        params, pool_hw = _pooled_params(rng, params, images, padding, pooling,
+                                         pool_size)
     _check_epochs(rng, images, targets, weights, params, True, batch_size=batch_size,
                   alpha=0.01, padding=padding, optimizer="adam", precompute=True,
                   pooling=pooling, pool_hw=pool_hw, head=head)
@@ -215,13 +222,7 @@ def test_max_pooling_ties_match_reference(pool_size, padding, precompute):
     )
     images[:, :, :, :3] = 0
     images[::2, :, 2:, :] = 0
-    map_hw = reference.architecture(params, images, padding).map_hw
-    pool_hw = resolve_pool_size(pool_size, map_hw)
-    params = reference.initialize_params(
-        rng, image_shape=images.shape[1:], n_filters=3, kernel_hw=(2, 3),
-        padding=padding, n_outputs=2, kernel_scale=None, fit_intercept=True,
-        dtype=np.float64, pooling="max", pool_hw=pool_hw,
-    )
+    params, pool_hw = _pooled_params(rng, params, images, padding, "max", pool_size)
     arch = reference.architecture(params, images, padding, "max", pool_hw)
     (hp, wp), (ph, pw) = arch.hidden_hw, pool_hw
     maps = reference.hidden_forward(params, images, padding)[0]
