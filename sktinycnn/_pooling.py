@@ -257,12 +257,14 @@ def cell_pool_backward(grad_pooled, cells, mode, out=None, *, pooled=None):
     hit = np.equal(cells, pooled[..., np.newaxis, :])
     if np.count_nonzero(hit) != pooled.size:
         # Ties (common: zero background gives equal pre-activations). Keep
-        # the first hit of each window: a later cell keeps its hit only if
-        # no earlier cell had one.
-        seen = hit[..., 0, :].copy()
-        for cell in range(1, n_cells):
-            np.greater(hit[..., cell, :], seen, out=hit[..., cell, :])
-            seen |= hit[..., cell, :]
+        # the first hit of each window: ranked n_cells, n_cells - 1, ... 1
+        # in cell order (0 where no hit), the first hit is the window's
+        # largest rank. Three whole-array calls instead of a pass per cell.
+        rank_dtype = np.min_scalar_type(n_cells)
+        rank = np.arange(n_cells, 0, -1, dtype=rank_dtype).reshape(n_cells, 1)
+        ranked = np.multiply(hit, rank, dtype=rank_dtype)
+        first = np.maximum.reduce(ranked, axis=-2, keepdims=True)
+        np.equal(ranked, first, out=hit)
     return np.multiply(hit, spread, out=out)
 
 

@@ -303,9 +303,11 @@ def test_unknown_mode():
 
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("mode", POOLINGS)
-# Few windows (one call per cell) and many (one reduction), few cells and many.
+# Few windows (one call per cell) and many (one reduction), few cells and many
+# (over 255: the ties' cell ranks no longer fit in a byte).
 @pytest.mark.parametrize("h, w, pool_hw", [(4, 6, (2, 3)), (16, 18, (2, 2)),
-                                            (9, 9, (9, 9)), (10, 12, (1, 1))])
+                                            (9, 9, (9, 9)), (10, 12, (1, 1)),
+                                            (17, 16, (17, 16))])
 def test_cell_major_kernels_against_oracle(h, w, pool_hw, mode, ties):
     rng = np.random.default_rng(2)
     maps = _maps(rng, (3, 2), h, w, np.float64, ties)
