@@ -35,6 +35,7 @@ import itertools
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from ._images import same_padding
 from ._parallel import ThreadTeam, one_blas_thread, team_size
@@ -166,7 +167,7 @@ class _Patcher:
         self.arch, self.dtype = arch, dtype
         self.taps = _tap_rows(arch.image_shape[0], arch.kernel_hw)
         self.pad = same_padding(arch.kernel_hw) if arch.padding == "same" else None
-        self._padded = None
+        self._padded = self._shifts = None
         self.n_columns = arch.n_pixels if full else arch.n_columns
         ph, pw = arch.pool_hw if arch.pooling is not None else (1, 1)
         hp, wp = arch.hidden_hw
@@ -222,15 +223,40 @@ class _Patcher:
             images = padded
         (ho, wo), (hc, wc) = self.arch.map_hw, self.covered_hw
         (ph, pw), (hp, wp) = self.cell_hw, self.arch.hidden_hw
-        for row, c, i, j in self.taps:
-            source = images[:, c, i : i + hc, j : j + wc]
-            np.copyto(
-                covered[row],
-                source.reshape(m, hp, ph, wp, pw).transpose(2, 4, 0, 1, 3),
-            )
-            if right is not None:
+        (kh, kw), channels = self.arch.kernel_hw, images.shape[1]
+        # Row (c, kh - 1 - i, kw - 1 - j) holds tap (c, i, j), cell (ci, cj)
+        # of window (a, b) the pixel (i + ci + ph * a, j + cj + pw * b).
+        taps = covered.reshape(channels, kh, kw, ph, pw, m, hp, wp)[:, ::-1, ::-1]
+        # Taps and cells share their pixels through the sums i + ci and j +
+        # cj: the (kh + ph - 1) x (kw + pw - 1) shifted window grids are
+        # gathered from the images once, in copies whose runs are a window
+        # row, then fanned out to every (tap, cell) in runs of whole chunks.
+        # Without pooling the grids are the taps themselves.
+        n_shifts = (kh + ph - 1, kw + pw - 1)
+        s = images.strides
+        source = as_strided(
+            images, (channels, *n_shifts, m, hp, wp),
+            (s[1], s[2], s[3], s[0], ph * s[2], pw * s[3]), writeable=False,
+        )
+        if ph * pw == 1:
+            np.copyto(taps[:, :, :, 0, 0], source)
+        else:
+            shifts = self._shift_buffer(source.shape)
+            np.copyto(shifts, source)
+            q = shifts.strides
+            np.copyto(taps, as_strided(
+                shifts, taps.shape, (*q[:3], q[1], q[2], *q[3:]), writeable=False
+            ))
+        if right is not None:
+            for row, c, i, j in self.taps:
                 np.copyto(right[row], images[:, c, i : i + hc, j + wc : j + wo])
                 np.copyto(below[row], images[:, c, i + hc : i + ho, j : j + wo])
+
+    def _shift_buffer(self, shape):
+        size = math.prod(shape)
+        if self._shifts is None or self._shifts.size < size:
+            self._shifts = aligned_empty(size, self.dtype)
+        return self._shifts[:size].reshape(shape)
 
 
 def parallel_work(arch, n_images):
