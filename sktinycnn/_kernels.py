@@ -35,7 +35,6 @@ import itertools
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ._images import same_padding
 from ._parallel import ThreadTeam, one_blas_thread, team_size
@@ -167,11 +166,18 @@ class _Patcher:
         self.arch, self.dtype = arch, dtype
         self.taps = _tap_rows(arch.image_shape[0], arch.kernel_hw)
         self.pad = same_padding(arch.kernel_hw) if arch.padding == "same" else None
-        self._padded = self._shifts = None
+        self._padded, self._grid_buffers = None, {}
         self.n_columns = arch.n_pixels if full else arch.n_columns
         ph, pw = arch.pool_hw if arch.pooling is not None else (1, 1)
         hp, wp = arch.hidden_hw
         self.cell_hw, self.covered_hw = (ph, pw), (hp * ph, wp * pw)
+        kh, kw = arch.kernel_hw
+        self.n_shifts = (kh + ph - 1, kw + pw - 1)
+        # Scratch values per image: the padded image and the shifted grids.
+        c, h, w = arch.image_shape
+        (top, bottom), (left, right) = self.pad or ((0, 0), (0, 0))
+        grids = c * math.prod(self.n_shifts) * hp * wp if ph * pw > 1 else 0
+        self.scratch_per_image = c * (h + top + bottom) * (w + left + right) + grids
 
     def new_buffer(self, m):
         buffer = aligned_empty((self.arch.n_rows, m * self.n_columns), self.dtype)
@@ -232,31 +238,42 @@ class _Patcher:
         # gathered from the images once, in copies whose runs are a window
         # row, then fanned out to every (tap, cell) in runs of whole chunks.
         # Without pooling the grids are the taps themselves.
-        n_shifts = (kh + ph - 1, kw + pw - 1)
+        if not images.flags.c_contiguous:  # for the buffer of _strided
+            images = np.ascontiguousarray(images)
         s = images.strides
-        source = as_strided(
-            images, (channels, *n_shifts, m, hp, wp),
-            (s[1], s[2], s[3], s[0], ph * s[2], pw * s[3]), writeable=False,
+        source = _strided(
+            images, (channels, *self.n_shifts, m, hp, wp),
+            (s[1], s[2], s[3], s[0], ph * s[2], pw * s[3]),
         )
         if ph * pw == 1:
             np.copyto(taps[:, :, :, 0, 0], source)
         else:
-            shifts = self._shift_buffer(source.shape)
-            np.copyto(shifts, source)
-            q = shifts.strides
-            np.copyto(taps, as_strided(
-                shifts, taps.shape, (*q[:3], q[1], q[2], *q[3:]), writeable=False
-            ))
+            grids, fan_out = self._grids(source.shape, taps.shape)
+            np.copyto(grids, source)
+            np.copyto(taps, fan_out)
         if right is not None:
             for row, c, i, j in self.taps:
                 np.copyto(right[row], images[:, c, i : i + hc, j + wc : j + wo])
                 np.copyto(below[row], images[:, c, i + hc : i + ho, j : j + wo])
 
-    def _shift_buffer(self, shape):
-        size = math.prod(shape)
-        if self._shifts is None or self._shifts.size < size:
-            self._shifts = aligned_empty(size, self.dtype)
-        return self._shifts[:size].reshape(shape)
+    def _grids(self, grid_shape, taps_shape):
+        """The shifted grids' buffer of a chunk, and its view by (tap, cell)."""
+        cached = self._grid_buffers.get(grid_shape)
+        if cached is None:
+            grids = aligned_empty(grid_shape, self.dtype)
+            q = grids.strides
+            fan_out = _strided(grids, taps_shape, (*q[:3], q[1], q[2], *q[3:]))
+            cached = self._grid_buffers[grid_shape] = grids, fan_out
+        return cached
+
+
+def _strided(array, shape, strides):
+    """View of the C-contiguous ``array`` with ``shape`` and byte ``strides``.
+
+    As ``as_strided``, whose Python overhead (4 us) is a tenth of a chunk's
+    patch writing; the caller keeps every index inside ``array``.
+    """
+    return np.ndarray(shape, array.dtype, array, 0, strides)
 
 
 def parallel_work(arch, n_images):
@@ -407,7 +424,8 @@ class TrainingData:
                 patches = np.empty(shape, dtype)
             if arch.fit_intercept:
                 patches[-1] = 1
-            step = max(1, 2**22 // max(1, images[0].size))  # bounds the padding
+            # Steps bound the patcher's scratch memory.
+            step = max(1, 2**22 // max(1, patcher.scratch_per_image))
             for start in range(0, n, step):
                 x = images[start : start + step]
                 view = patches[: arch.n_kernel, :, start : start + step]
