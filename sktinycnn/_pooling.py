@@ -265,7 +265,11 @@ def cell_pool_backward(grad_pooled, cells, mode, out=None, *, pooled=None):
         ranked = np.multiply(hit, rank, dtype=rank_dtype)
         first = np.maximum.reduce(ranked, axis=-2, keepdims=True)
         np.equal(ranked, first, out=hit)
-    return np.multiply(hit, spread, out=out)
+    # A bool operand makes the multiply cast inside its loop, in small
+    # buffered blocks: a whole-array cast first, then a float multiply, is
+    # faster (out may be cells: hit no longer needs them).
+    np.copyto(out, hit)
+    return np.multiply(out, spread, out=out)
 
 
 def pool_forward(maps, mode, pool_hw, out=None):
