@@ -19,8 +19,11 @@ memory traffic at large ones, so the math is laid out for both:
   step of its forward and backward pass finds them in the core's L2 cache.
   Each chunk writes its own gradient; the caller sums them in chunk order,
   so that the result does not depend on which thread ran which chunk.
-- **Patches once per fit** when the training set's patch matrix is small
-  (:data:`PRECOMPUTE_BYTES`): a chunk is then a slice or a gather.
+- **Patches once per fit** for unpooled networks whose training set's patch
+  matrix is small (:data:`PRECOMPUTE_BYTES`): a chunk is then a slice or a
+  gather. Pooled patches are written from the chunk's images every time:
+  their shifted window grids, copied once and fanned out, cost less than
+  gathering the cell-major runs of a patch matrix that has left the cache.
 - **A lean loop for one image per step** (``batch_size=1``, the tutorial's
   updates), where the cost is the number of NumPy calls.
 
@@ -53,8 +56,9 @@ __all__ = [
     "parallel_work",
 ]
 
-#: Patch matrices of the whole training set up to this size are built once per
-#: fit; larger ones are built chunk by chunk into reused buffers.
+#: Unpooled patch matrices of the whole training set up to this size are built
+#: once per fit; larger ones, and pooled ones, chunk by chunk into reused
+#: buffers.
 PRECOMPUTE_BYTES = 64 * 2**20
 
 #: A chunk's patches, activations and gradients take about this much memory:
@@ -406,35 +410,26 @@ class TrainingData:
         self.dtype = dtype = images.dtype
         self.targets = np.ascontiguousarray(targets, dtype=dtype)
         n = images.shape[0]
-        self.patches = self.by_image = None
-        if arch.n_rows * n * arch.n_columns * dtype.itemsize <= precompute_bytes:
-            # (row, cell, image, window): a chunk of images is a gather along
-            # axis 2, in the columns' order of _Patcher.
+        self.patches = None
+        size = arch.n_rows * n * arch.n_columns * dtype.itemsize
+        if arch.n_cells == 1 and size <= precompute_bytes:
+            # (row, image, pixel): a chunk of images is a slice or a gather
+            # of whole maps along axis 1. Pooled patches are not kept: a
+            # gather of their cell-major runs (a window row each) from a
+            # matrix out of cache costs more than writing them anew from the
+            # chunk's images (_Patcher.write_view), 20-30% of a pooled epoch.
             patcher = _Patcher(arch, dtype)
-            (ph, pw), (hp, wp) = patcher.cell_hw, arch.hidden_hw
-            shape = (arch.n_rows, arch.n_cells, n, hp * wp)
-            run_bytes = hp * wp * dtype.itemsize
-            if arch.n_cells > 1 and (hp * wp == 1 or run_bytes > 32):
-                # A gather along axis 2 fetches runs of hp * wp values,
-                # latency-bound once the matrix leaves the cache. Stored
-                # image by image, a chunk is a few contiguous blocks and one
-                # transposing copy in cache (Workspace.chunk_patches): 1.3
-                # to 2.3 times as fast for single values and for runs over
-                # 32 bytes. Runs of 2 to 32 bytes gather faster as they are
-                # (np.take moves 16 and 32 bytes as whole words).
-                self.by_image = np.empty((n, *shape[:2], hp * wp), dtype)
-                patches = self.by_image.transpose(1, 2, 0, 3)
-            else:
-                patches = np.empty(shape, dtype)
+            patches = np.empty((arch.n_rows, n, arch.n_columns), dtype)
             if arch.fit_intercept:
                 patches[-1] = 1
             # Steps bound the patcher's scratch memory.
             step = max(1, 2**22 // max(1, patcher.scratch_per_image))
+            hp, wp = arch.hidden_hw
             for start in range(0, n, step):
                 x = images[start : start + step]
-                view = patches[: arch.n_kernel, :, start : start + step]
+                view = patches[: arch.n_kernel, start : start + step]
                 patcher.write_view(
-                    x, view.reshape(arch.n_kernel, ph, pw, len(x), hp, wp)
+                    x, view.reshape(arch.n_kernel, 1, 1, len(x), hp, wp)
                 )
             self.patches = patches
         self._x_max = None
@@ -461,7 +456,7 @@ class Workspace:
         self.patcher = _Patcher(arch, dtype)
         # Patch buffers by chunk length (the full one and the last one's):
         # their row of ones is written once.
-        self._patches, self._by_image = {}, {}
+        self._patches = {}
         self.images = aligned_empty((m, *arch.image_shape), dtype)
         # Flat, so that a shorter chunk's views are contiguous too.
         self.act = aligned_empty(F * m * L, dtype)
@@ -492,25 +487,10 @@ class Workspace:
         if out is None:
             out = self._patches[m] = self.patcher.new_buffer(m)
         if data.patches is not None:
-            cells = out.reshape(arch.n_rows, arch.n_cells, m, -1)
-            if data.by_image is not None:
-                if isinstance(idx, slice):
-                    blocks = data.by_image[idx]
-                else:
-                    blocks = self._by_image.get(m)
-                    if blocks is None:
-                        blocks = self._by_image[m] = np.empty(
-                            (m, *data.by_image.shape[1:]), self.dtype
-                        )
-                    np.take(data.by_image, idx, axis=0, out=blocks,
-                            mode=_VALID_INDICES)
-                np.copyto(cells, blocks.transpose(1, 2, 0, 3))
-            elif not isinstance(idx, slice):
-                np.take(data.patches, idx, axis=2, out=cells, mode=_VALID_INDICES)
-            elif arch.n_cells == 1:  # a view: no copy
-                return data.patches[:, 0, idx].reshape(arch.n_rows, -1)
-            else:
-                np.copyto(cells, data.patches[:, :, idx])
+            if isinstance(idx, slice):  # a view: no copy
+                return data.patches[:, idx].reshape(arch.n_rows, -1)
+            np.take(data.patches, idx, axis=1, out=out.reshape(arch.n_rows, m, -1),
+                    mode=_VALID_INDICES)
             return out
         if isinstance(idx, slice):
             images = data.images[idx]

@@ -32,8 +32,7 @@ class LeanLoop:
         self.grad, self.grad_views = grad, arch.views(grad)
         # One image's (K1, L) patch matrix contiguous: per-call cost is all
         # that counts in GEMMs this small.
-        # (Unpooled, so the patches' one cell.)
-        self.patches = np.ascontiguousarray(data.patches[:, 0].transpose(1, 0, 2))
+        self.patches = np.ascontiguousarray(data.patches.transpose(1, 0, 2))
         self.patches_t = [p.T for p in self.patches]
         self.act = np.empty((F, L), dtype)
         self.sq = np.empty(F * L, dtype)

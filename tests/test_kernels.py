@@ -211,10 +211,9 @@ def test_pooled_epochs_and_heads_match_reference(head, pooling, pool_size, paddi
                   pooling=pooling, pool_hw=pool_hw, head=head)
 
 
-@pytest.mark.parametrize("precompute", [True, False])
 @pytest.mark.parametrize("pool_size, padding", [(2, "valid"), ((2, 3), "same"),
                                                 ("global", "same")])
-def test_max_pooling_ties_match_reference(pool_size, padding, precompute):
+def test_max_pooling_ties_match_reference(pool_size, padding):
     # Zero backgrounds (as on the digit canvases) make whole windows of equal
     # pre-activations: the gradient must go to the first cell of each.
     rng, images, targets, weights, params = _problem(
@@ -231,8 +230,40 @@ def test_max_pooling_ties_match_reference(pool_size, padding, precompute):
     tied = (windows == top).sum(axis=(3, 5)) > 1
     assert tied.mean() > 0.1  # many windows tie indeed
     _check_epochs(rng, images, targets, weights, params, True, batch_size=4,
-                  alpha=0.0, padding=padding, optimizer="sgd", precompute=precompute,
+                  alpha=0.0, padding=padding, optimizer="sgd", precompute=True,
                   pooling="max", pool_hw=pool_hw)
+
+
+@pytest.mark.parametrize(
+    "pooling, pool_hw, kept",
+    [(None, None, True), ("max", (1, 1), True), ("max", (2, 2), False),
+     ("avg", (2, 3), False)],
+)
+def test_patches_precomputed_for_unpooled_networks_only(pooling, pool_hw, kept):
+    # Pooled chunks write their patches from the images every time (cheaper than
+    # gathering cell-major runs); one cell per window is the unpooled layout.
+    _, images, targets, weights, params = _problem(4, np.float64, 2, 1, "valid",
+                                                   True, False)
+    if pooling is not None:
+        params = reference.initialize_params(
+            np.random.RandomState(0), image_shape=images.shape[1:], n_filters=3,
+            kernel_hw=(2, 2), padding="valid", n_outputs=1, kernel_scale=1.0,
+            fit_intercept=True, dtype=np.float64, pooling=pooling, pool_hw=pool_hw,
+        )
+    arch = reference.architecture(params, images, "valid", pooling, pool_hw)
+    data = TrainingData(arch, images, targets, weights, precompute_bytes=2**26)
+    assert (data.patches is not None) is kept
+    if kept:
+        assert data.patches.shape == (arch.n_rows, len(images), arch.n_columns)
+        # Each image's columns are its patch matrix, as a chunk writes them.
+        ws = kernels.Workspace(arch, np.float64, 2)
+        written = ws.patcher.write(images[1:3], ws.patcher.new_buffer(2))
+        np.testing.assert_array_equal(data.patches[:, 1:3].reshape(arch.n_rows, -1),
+                                      written)
+        np.testing.assert_array_equal(ws.chunk_patches(data, np.array([2, 1]), 2),
+                                      np.concatenate([written[:, arch.n_columns:],
+                                                      written[:, :arch.n_columns]],
+                                                     axis=1))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
