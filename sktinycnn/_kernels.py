@@ -177,11 +177,6 @@ class _Patcher:
         self.cell_hw, self.covered_hw = (ph, pw), (hp * ph, wp * pw)
         kh, kw = arch.kernel_hw
         self.n_shifts = (kh + ph - 1, kw + pw - 1)
-        # Scratch values per image: the padded image and the shifted grids.
-        c, h, w = arch.image_shape
-        (top, bottom), (left, right) = self.pad or ((0, 0), (0, 0))
-        grids = c * math.prod(self.n_shifts) * hp * wp if ph * pw > 1 else 0
-        self.scratch_per_image = c * (h + top + bottom) * (w + left + right) + grids
 
     def new_buffer(self, m):
         buffer = aligned_empty((self.arch.n_rows, m * self.n_columns), self.dtype)
@@ -422,8 +417,7 @@ class TrainingData:
             patches = np.empty((arch.n_rows, n, arch.n_columns), dtype)
             if arch.fit_intercept:
                 patches[-1] = 1
-            # Steps bound the patcher's scratch memory.
-            step = max(1, 2**22 // max(1, patcher.scratch_per_image))
+            step = max(1, 2**22 // max(1, images[0].size))  # bounds the padding
             hp, wp = arch.hidden_hw
             for start in range(0, n, step):
                 x = images[start : start + step]
