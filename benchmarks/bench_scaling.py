@@ -41,7 +41,7 @@ GRID = {"learning_rate": [0.003, 0.01, 0.03], "kernel_scale": [None, 0.3, 1.0]}
 
 def search(n_jobs):
     estimator = TinyConvRegressor(
-        n_filters=8, kernel_size=3, max_iter=50, random_state=0
+        padding="valid", n_filters=8, kernel_size=3, max_iter=50, random_state=0
     )
     return GridSearchCV(estimator, GRID, cv=3, n_jobs=n_jobs, error_score="raise")
 

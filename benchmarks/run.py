@@ -160,7 +160,7 @@ def bench_w1(quick, repeats):
     rs = np.random.RandomState(598765)
     w1, w2 = rs.randn(2, 2) * 4, rs.randn(4, 1) * 4
     model = TinyConvRegressor(
-        image_shape=(3, 3), n_filters=1, kernel_size=2, pooling=None,
+        padding="valid", image_shape=(3, 3), n_filters=1, kernel_size=2, pooling=None,
         kernel_scale=4.0, learning_rate=0.7,
         solver="sgd", momentum=0.0, batch_size=1, shuffle=False, max_iter=epochs,
         alpha=0.0, fit_intercept=False, scale_target=False, random_state=598765,
@@ -207,8 +207,8 @@ def bench_w2(quick, repeats):
     X_train, X_test, y_train, y_test = digits_data()
     epochs = 5 if quick else 50
     cnn = TinyConvRegressor(
-        n_filters=8, kernel_size=3, pooling=None, batch_size=32, solver="adam",
-        max_iter=epochs, random_state=0, **NEVER_STOP,
+        padding="valid", n_filters=8, kernel_size=3, pooling=None, batch_size=32,
+        solver="adam", max_iter=epochs, random_state=0, **NEVER_STOP,
     )
     mlp = MLPRegressor(
         batch_size=32, solver="adam", max_iter=epochs, random_state=0, **NEVER_STOP
@@ -414,10 +414,11 @@ W3_LEARNING_RATE = 0.001
 
 
 def w3_model(epochs):
-    # pooling explicit: W3 is the unpooled network, whatever the defaults.
+    # padding and pooling explicit: W3 is the "valid" unpooled network,
+    # whatever the defaults.
     return TinyConvRegressor(
-        n_filters=8, kernel_size=3, pooling=None, batch_size=64, solver="adam",
-        max_iter=epochs, learning_rate=W3_LEARNING_RATE, random_state=0,
+        padding="valid", n_filters=8, kernel_size=3, pooling=None, batch_size=64,
+        solver="adam", max_iter=epochs, learning_rate=W3_LEARNING_RATE, random_state=0,
         **NEVER_STOP,
     )
 
@@ -629,7 +630,7 @@ def bench_w5(quick, repeats):
         X_train, y_train = X_train[:150], y_train[:150]
     grid = {"learning_rate": [0.003, 0.01, 0.03], "kernel_scale": [None, 0.3, 1.0]}
     estimator = TinyConvRegressor(
-        n_filters=8, kernel_size=3, pooling=None, batch_size=32,
+        padding="valid", n_filters=8, kernel_size=3, pooling=None, batch_size=32,
         max_iter=1 if quick else 50, random_state=0, **NEVER_STOP,
     )
 

@@ -406,7 +406,7 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
         >>> model = TinyConvRegressor(n_filters=2, kernel_size=2, tol=1e-3,
         ...                           random_state=0)
         >>> model.fit(X, X.sum(axis=(1, 2))).feature_maps(X).shape
-        (20, 2, 2, 2)
+        (20, 2, 3, 3)
         """
         return self._forward(X, maps=True)[1]
 
@@ -440,9 +440,9 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
         ...                           pool_size=2, tol=1e-3, random_state=0)
         >>> model = model.fit(X, X.sum(axis=(1, 2)))
         >>> model.feature_maps(X).shape, model.pooled_maps(X).shape
-        ((20, 2, 5, 6), (20, 2, 2, 3))
+        ((20, 2, 6, 7), (20, 2, 3, 3))
         >>> model.coef_.shape
-        (12, 1)
+        (18, 1)
         """
         maps = self.feature_maps(X)
         arch = self._arch

@@ -128,6 +128,12 @@ default="constant"
         not improved by at least ``tol`` for ``n_iter_no_change`` epochs.
     n_iter_no_change : int, default=10
         Epochs without improvement before the stopping rule fires.
+    n_iter_cooldown : int, default=0
+        Epochs trained at a fifth of the step size once the stopping rule has
+        fired, before training ends; they count in ``n_iter_`` and
+        ``max_iter``. ``0`` stops when the rule fires, as MLPClassifier does.
+        ``partial_fit`` never cools down: each call is one epoch at the
+        current step size.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stratified by
         class, stop when its accuracy stops improving, and keep the weights
@@ -263,6 +269,7 @@ default="constant"
         max_iter=200,
         tol=1e-4,
         n_iter_no_change=10,
+        n_iter_cooldown=0,
         early_stopping=False,
         validation_fraction=0.1,
         shuffle=True,
@@ -294,6 +301,7 @@ default="constant"
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.n_iter_cooldown = n_iter_cooldown
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.shuffle = shuffle

@@ -163,6 +163,7 @@ COMMON_CONSTRAINTS = {
     "max_iter": [POSITIVE_INT],
     "tol": [Interval(numbers.Real, 0, None)],
     "n_iter_no_change": [POSITIVE_INT, Options(math.inf)],
+    "n_iter_cooldown": [Interval(numbers.Integral, 0, None)],
     "early_stopping": [BOOLEAN],
     "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
     "shuffle": [BOOLEAN],

@@ -34,11 +34,16 @@ from ._lean import LeanLoop
 from ._optimizers import optimizer_from_dict
 from ._parallel import ThreadTeam, n_threads, team_size
 
+#: The step size of the cooldown epochs (``n_iter_cooldown``), as a fraction of
+#: the step size when the stopping rule fired: MLPRegressor's "adaptive"
+#: divisor.
+COOLDOWN_FACTOR = 0.2
+
 #: Gradient slots of one parallel round (one per chunk) take at most this
 #: much memory; a batch of more chunks is done in several rounds.
 SLOT_BYTES = 16 * 2**20
 
-__all__ = ["Trainer", "TrainingState", "caller_stacklevel"]
+__all__ = ["COOLDOWN_FACTOR", "Trainer", "TrainingState", "caller_stacklevel"]
 
 
 def caller_stacklevel():
@@ -337,6 +342,10 @@ class Trainer:
         n = self.data.images.shape[0]
         n_epochs = 1 if incremental else p["max_iter"]
         best_theta, n_iter, in_epoch = None, 0, False
+        # Epochs left at COOLDOWN_FACTOR times the step size once the stopping
+        # rule has fired (None before; partial_fit has no stopping rule to wait
+        # for), and the step size to restore after them.
+        cooldown_left, rate = None, optimizer.learning_rate
         saved_theta = theta.copy()
         saved_optimizer = optimizer.copy()
         zeros = np.zeros_like(theta)
@@ -377,18 +386,31 @@ class Trainer:
                     if early:
                         print(f"Validation score: {state.validation_scores[-1]:f}")
                     sys.stdout.flush()
-                if p["solver"] == "sgd":
-                    optimizer.end_epoch(
-                        p["learning_rate_schedule"], state.t, p["power_t"]
-                    )
-                stop = self._stopping_rule(state, optimizer, early)
+                if cooldown_left is not None:
+                    cooldown_left -= 1
+                    stop = cooldown_left == 0
+                else:
+                    if p["solver"] == "sgd":
+                        optimizer.end_epoch(
+                            p["learning_rate_schedule"], state.t, p["power_t"]
+                        )
+                    cooldown = 0 if incremental else p["n_iter_cooldown"]
+                    stop = self._stopping_rule(state, optimizer, early, cooldown)
+                    if stop and cooldown:
+                        # The last steps at the full step size leave the
+                        # weights wherever its noise put them; a few epochs at
+                        # a fraction of it settle them (docs/notes/defaults.md).
+                        cooldown_left, stop = cooldown, False
+                        rate = optimizer.learning_rate
+                        optimizer.learning_rate = rate * COOLDOWN_FACTOR
                 # A callback may ask to stop (e.g. a monitored score is good
                 # enough): that ends training like the stopping rule does.
                 stop |= self.hooks.end_epoch(theta)
                 if stop or incremental:
                     break
             else:
-                if not incremental:
+                # The stopping rule fired if the cooldown began: converged.
+                if not incremental and cooldown_left is None:
                     warnings.warn(
                         f"Stochastic Optimizer: Maximum iterations ({p['max_iter']})"
                         " reached and the optimization hasn't converged yet.",
@@ -408,6 +430,8 @@ class Trainer:
             )
         finally:
             blas.__exit__(None, None, None)
+            if cooldown_left is not None:
+                optimizer.learning_rate = rate
         if best_theta is not None:
             # Early stopping keeps the weights of the best validation epoch.
             theta = best_theta
@@ -434,7 +458,8 @@ class Trainer:
             state.best_validation_score = float(score)
         return keep
 
-    def _stopping_rule(self, state, optimizer, early_stopping):
+    def _stopping_rule(self, state, optimizer, early_stopping, cooldown=0):
+        """Whether the stopping rule fires (``cooldown``: the epochs that follow)."""
         p = self.params
         tol = p["tol"]
         if not early_stopping:
@@ -453,12 +478,16 @@ class Trainer:
         )
         stop = optimizer.on_plateau(p["learning_rate_schedule"])
         if p["verbose"]:
+            ending = " Stopping." if not cooldown else (
+                f" Cooling down for {cooldown} epochs at learning rate "
+                f"{optimizer.learning_rate * COOLDOWN_FACTOR:f}."
+            )
             if stop and p["learning_rate_schedule"] == "adaptive" and (
                 p["solver"] == "sgd"
             ):
-                print(message + " Learning rate too small. Stopping.")
+                print(message + " Learning rate too small." + ending)
             elif stop:
-                print(message + " Stopping.")
+                print(message + ending)
             else:
                 rate = optimizer.learning_rate
                 print(message + f" Setting learning rate to {rate:f}")

@@ -50,6 +50,7 @@ TUTORIAL_PARAMS = MappingProxyType({
     "max_iter": 1000,
     "tol": 0.0,
     "n_iter_no_change": 1000,
+    "n_iter_cooldown": 0,
     "early_stopping": False,
     "validation_fraction": 0.1,
     "shuffle": False,

@@ -231,7 +231,7 @@ class FeatureMapsDisplay:
     ...                           random_state=0).fit(X[:300] / 16, digit[:300])
     >>> display = FeatureMapsDisplay.from_estimator(model, X[:3] / 16)
     >>> display.axes_.shape, display.images_[0, 1].get_array().shape
-    ((3, 3), (6, 6))
+    ((3, 3), (8, 8))
     """
 
     def __init__(self, images, maps, *, labels=None, pooled=False):

@@ -83,7 +83,7 @@ def test_predict_in_threads_does_not_change_the_model(fitted):
 # pytest.warns) is not thread-safe. With tol above any possible improvement
 # (the loss is at most 0.125) the stopping rule ends every fit after
 # n_iter_no_change + 2 epochs, before max_iter, so no ConvergenceWarning.
-STOP_EARLY = {"tol": 1.0, "n_iter_no_change": 5, "max_iter": 50}
+STOP_EARLY = {"tol": 1.0, "n_iter_no_change": 5, "n_iter_cooldown": 0, "max_iter": 50}
 
 
 def _fit(arguments):

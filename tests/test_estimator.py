@@ -39,7 +39,8 @@ def smooth_images(n=120, shape=(1, 6, 6), seed=0):
 def test_learns_digits_with_convolutional_features(digits_split):
     X_train, X_test, y_train, y_test = digits_split
     model = TinyConvRegressor(
-        n_filters=8, kernel_size=3, pooling=None, batch_size=200, random_state=0
+        n_filters=8, kernel_size=3, padding="valid", pooling=None, batch_size=200,
+        random_state=0,
     )
     model.fit(X_train, y_train)
     assert model.score(X_test, y_test) > 0.75
@@ -53,6 +54,7 @@ def test_predictions_follow_the_documented_network():
         image_shape=(2, 5, 4),
         n_filters=3,
         kernel_size=(2, 3),
+        padding="valid",
         pooling=None,
         max_iter=20,
         random_state=0,
@@ -96,14 +98,17 @@ def test_image_shape_inference_and_multichannel():
     X = np.random.RandomState(0).rand(30, 12)
     y = X.sum(axis=1)
     assert TinyConvRegressor(max_iter=2).fit(X, y).image_shape_ == (1, 3, 4)
-    model = TinyConvRegressor(image_shape=(3, 2, 2), n_filters=2, max_iter=2).fit(X, y)
+    model = TinyConvRegressor(
+        image_shape=(3, 2, 2), n_filters=2, padding="valid", max_iter=2
+    ).fit(X, y)
     assert model.image_shape_ == (3, 2, 2)
     assert model.kernels_.shape == (2, 3, 2, 2)
 
 
 def test_kernel_is_clipped_to_small_images():
     X = np.random.RandomState(0).rand(20, 7)
-    model = TinyConvRegressor(kernel_size=3, max_iter=2).fit(X, X.sum(axis=1))
+    model = TinyConvRegressor(kernel_size=3, padding="valid", max_iter=2)
+    model.fit(X, X.sum(axis=1))
     assert model.image_shape_ == (1, 1, 7)
     assert model.kernel_size_ == (1, 3)
     same = TinyConvRegressor(kernel_size=3, padding="same", max_iter=2)
@@ -352,6 +357,8 @@ def test_routing_requires_an_explicit_request():
         ({"max_iter": 0}, ValueError, "max_iter"),
         ({"tol": -1.0}, ValueError, "tol"),
         ({"n_iter_no_change": 0}, ValueError, "n_iter_no_change"),
+        ({"n_iter_cooldown": -1}, ValueError, "n_iter_cooldown"),
+        ({"n_iter_cooldown": 1.5}, TypeError, "n_iter_cooldown"),
         ({"validation_fraction": 1.0}, ValueError, "validation_fraction"),
         ({"shuffle": "yes"}, TypeError, "shuffle must be a bool"),
         ({"fit_intercept": 1}, TypeError, "fit_intercept must be a bool"),

@@ -65,7 +65,8 @@ def test_saturated_feature_maps_match_scipy(magnitude):
     """Huge pixels saturate tanh; the maps still equal tanh(convolve2d(...))."""
     X, y = _data(shape=(4, 5))
     X *= magnitude
-    model = TinyConvRegressor(kernel_size=2, n_filters=2, max_iter=3, random_state=0)
+    model = TinyConvRegressor(kernel_size=2, n_filters=2, padding="valid", max_iter=3,
+                              random_state=0)
     with _Strict():
         maps = model.fit(X, y).feature_maps(X)
     with np.errstate(over="ignore"):  # the oracle's sums may overflow to inf

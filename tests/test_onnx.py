@@ -276,8 +276,8 @@ def test_clipped_kernel_and_one_pixel_maps():
     for kernel_size, expected in [(2, (1, 2)), ((1, 7), (1, 7))]:
         model = _fit(
             TinyConvRegressor(
-                kernel_size=kernel_size, n_filters=2, max_iter=MAX_ITER,
-                random_state=0,
+                kernel_size=kernel_size, n_filters=2, padding="valid",
+                max_iter=MAX_ITER, random_state=0,
             ),
             X,
             X.sum(axis=1),

@@ -34,8 +34,8 @@ def two_channel_model():
     rng = np.random.RandomState(0)
     X = rng.rand(40, 2, 5, 6)
     y = X[:, 0].mean(axis=(1, 2)) - X[:, 1, :2].mean(axis=(1, 2))
-    model = TinyConvRegressor(n_filters=3, kernel_size=(2, 3), pooling=None,
-                              tol=1e-3, random_state=0)
+    model = TinyConvRegressor(n_filters=3, kernel_size=(2, 3), padding="valid",
+                              pooling=None, tol=1e-3, random_state=0)
     return model.fit(X, y), X
 
 
@@ -173,8 +173,8 @@ def test_displays_of_a_pooled_model(pooling, pool_size, pooled_hw):
     X = rng.rand(40, 2, 5, 6)
     y = X[:, 0].mean(axis=(1, 2)) - X[:, 1, :2].mean(axis=(1, 2))
     model = TinyConvRegressor(
-        n_filters=3, kernel_size=(2, 3), pooling=pooling, pool_size=pool_size,
-        early_stopping=True, tol=1e-3, random_state=0,
+        n_filters=3, kernel_size=(2, 3), padding="valid", pooling=pooling,
+        pool_size=pool_size, early_stopping=True, tol=1e-3, random_state=0,
     ).fit(X, y)
 
     kernels = KernelsDisplay.from_estimator(model, colorbar=False)

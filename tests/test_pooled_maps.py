@@ -35,8 +35,9 @@ def test_pooled_maps_pool_the_feature_maps(pooling, pool_size, pool_hw, dtype):
     X = rng.rand(30, 2, 6, 7).astype(dtype)
     y = np.c_[X[:, 0].mean(axis=(1, 2)), X[:, 1, :3].sum(axis=(1, 2))]
     model = fit_quietly(
-        TinyConvRegressor(n_filters=3, kernel_size=2, pooling=pooling,
-                          pool_size=pool_size, max_iter=5, random_state=0),
+        TinyConvRegressor(n_filters=3, kernel_size=2, padding="valid",
+                          pooling=pooling, pool_size=pool_size, max_iter=5,
+                          random_state=0),
         X, y,
     )
     assert model.pool_size_ == pool_hw

@@ -40,7 +40,8 @@ def _network_and_targets(model, y):
 def test_loss_trajectories_of_the_solvers():
     """Same data, seed and epochs: the solvers' loss curves in a known order."""
     X, y = images_and_targets()
-    common = dict(n_filters=2, max_iter=40, tol=0.0, random_state=0, batch_size=50)
+    common = dict(n_filters=2, max_iter=40, tol=0.0, n_iter_no_change=np.inf,
+                  random_state=0, batch_size=50)
     curves = {}
     for name, params in {
         "sgd": dict(solver="sgd", learning_rate=0.5, momentum=0.0),
@@ -71,7 +72,7 @@ def test_epoch_loss_is_the_mean_of_batch_losses():
     X, y = images_and_targets(n=60)
     estimator = TinyConvRegressor(
         max_iter=1, batch_size=60, shuffle=False, random_state=0, alpha=0.01,
-        pooling=None,
+        padding="valid", pooling=None,
     )
     model = fit_quietly(estimator, X, y)
     # One full batch: the epoch loss is the loss at the initial weights.
@@ -113,6 +114,7 @@ def test_adaptive_schedule_divides_by_five_until_tiny(capsys):
         learning_rate_schedule="adaptive",
         tol=1.0,
         n_iter_no_change=1,
+        n_iter_cooldown=0,
         max_iter=1000,
         verbose=1,
     ).fit(X, y)
@@ -144,7 +146,7 @@ def test_batch_size_one_is_per_image_updates():
     X, y = images_and_targets(n=5)
     estimator = TinyConvRegressor(
         batch_size=1, shuffle=False, max_iter=1, solver="sgd", momentum=0.0,
-        learning_rate=0.5, random_state=0, alpha=0.0, pooling=None,
+        learning_rate=0.5, random_state=0, alpha=0.0, padding="valid", pooling=None,
     )
     one = fit_quietly(estimator, X, y)
     init = initial_model(estimator, X, y)
@@ -197,7 +199,8 @@ def test_tol_and_n_iter_no_change_stop_training(capsys):
     X, y = images_and_targets(n=40)
     # tol above any possible improvement: the first epoch improves on "no loss
     # yet", the next n_iter_no_change + 1 do not, and then training stops.
-    model = TinyConvRegressor(tol=1.0, n_iter_no_change=3, max_iter=100, verbose=1)
+    model = TinyConvRegressor(tol=1.0, n_iter_no_change=3, n_iter_cooldown=0,
+                              max_iter=100, verbose=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         model.fit(X, y)
@@ -206,6 +209,68 @@ def test_tol_and_n_iter_no_change_stop_training(capsys):
         "Training loss did not improve more than tol=1.000000 for 3 "
         "consecutive epochs. Stopping." in capsys.readouterr().out
     )
+
+
+# ------------------------------------------------------------------- cooldown
+
+#: tol above any possible improvement: the rule fires at epoch 4 (the first
+#: epoch improves on "no loss yet", the next three do not).
+FIRES_AT_4 = dict(tol=1.0, n_iter_no_change=2, batch_size=20, n_filters=2,
+                  random_state=0)
+
+
+def test_cooldown_is_epochs_at_a_fifth_of_the_step_size(capsys):
+    X, y = images_and_targets(n=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        cooled = TinyConvRegressor(
+            n_iter_cooldown=3, max_iter=50, verbose=1, **FIRES_AT_4
+        ).fit(X, y)
+    assert cooled.n_iter_ == 7 and len(cooled.loss_curve_) == 7
+    out = capsys.readouterr().out
+    assert (
+        "Training loss did not improve more than tol=1.000000 for 2 consecutive "
+        "epochs. Cooling down for 3 epochs at learning rate 0.006000." in out
+    )
+    assert "Stopping." not in out
+    # The same as stopping at the rule, then three more epochs at 0.03 / 5 with
+    # the optimiser's state kept (a warm start).
+    stepwise = TinyConvRegressor(n_iter_cooldown=0, max_iter=50, warm_start=True,
+                                 **FIRES_AT_4).fit(X, y)
+    assert stepwise.n_iter_ == 4
+    stepwise.set_params(learning_rate=0.03 * 0.2, max_iter=3,
+                        n_iter_no_change=np.inf)
+    fit_quietly(stepwise, X, y)
+    np.testing.assert_allclose(cooled.coef_, stepwise.coef_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(cooled.kernels_, stepwise.kernels_, rtol=1e-12,
+                               atol=1e-15)
+    np.testing.assert_allclose(cooled.loss_curve_, stepwise.loss_curve_, rtol=1e-12)
+    # The step size is back to learning_rate for a warm start.
+    assert cooled._training_state["optimizer"]["learning_rate"] == 0.03
+    stopped = TinyConvRegressor(n_iter_cooldown=0, max_iter=50, **FIRES_AT_4)
+    assert not np.allclose(stopped.fit(X, y).coef_, cooled.coef_)
+
+
+def test_cooldown_ends_at_max_iter_without_a_convergence_warning():
+    X, y = images_and_targets(n=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # the rule fired
+        model = TinyConvRegressor(n_iter_cooldown=5, max_iter=6, **FIRES_AT_4)
+        model.fit(X, y)
+    assert model.n_iter_ == 6
+    assert model._training_state["optimizer"]["learning_rate"] == 0.03
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        TinyConvRegressor(n_iter_cooldown=5, max_iter=3, **FIRES_AT_4).fit(X, y)
+
+
+def test_partial_fit_never_cools_down():
+    X, y = images_and_targets(n=60)
+    models = [TinyConvRegressor(n_iter_cooldown=k, **FIRES_AT_4) for k in (0, 2)]
+    for _ in range(8):  # the rule fires on the fourth call and after
+        for model in models:
+            model.partial_fit(X, y)
+    assert models[1]._training_state["optimizer"]["learning_rate"] == 0.03
+    np.testing.assert_array_equal(models[0].coef_, models[1].coef_)
 
 
 def test_verbose_prints_one_line_per_epoch(capsys):
@@ -443,7 +508,9 @@ class _StopWhenGoodEnough(_Callback):
 def test_a_callback_can_stop_training():
     X, y = images_and_targets(n=100)
     stopper = _StopWhenGoodEnough(0.5)
-    model = TinyConvRegressor(max_iter=500, tol=0.0, random_state=0, n_filters=2)
+    # Only the callback stops (n_iter_no_change=inf); max_iter would warn.
+    model = TinyConvRegressor(max_iter=500, tol=0.0, n_iter_no_change=np.inf,
+                              random_state=0, n_filters=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # a stop, not max_iter
         model.set_callbacks(stopper).fit(X, y)
