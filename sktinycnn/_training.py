@@ -343,9 +343,9 @@ class Trainer:
         n_epochs = 1 if incremental else p["max_iter"]
         best_theta, n_iter, in_epoch = None, 0, False
         # Epochs left at COOLDOWN_FACTOR times the step size once the stopping
-        # rule has fired (None before; partial_fit has no stopping rule to wait
-        # for), and the step size to restore after them.
-        cooldown_left, rate = None, optimizer.learning_rate
+        # rule has fired (None until then, and always in partial_fit), and the
+        # step size to restore after them.
+        cooldown_left, rate = None, None
         saved_theta = theta.copy()
         saved_optimizer = optimizer.copy()
         zeros = np.zeros_like(theta)
