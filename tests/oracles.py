@@ -2,7 +2,8 @@
 
 - The network from its fitted attributes with ``scipy.signal.convolve2d``
   (``scipy_feature_maps``, ``scipy_predict``): an implementation that shares
-  no code with the package.
+  no code with the package; for deep networks, every block's maps
+  (``scipy_deep_maps``) and the dense layer's logits (``scipy_deep_logits``).
 - Central finite differences (``central_differences``), for every gradient.
 - The tutorial: its parameters, images and targets come from
   ``sktinycnn.datasets``; the numbers its script printed come from
@@ -64,6 +65,81 @@ def scipy_feature_maps(images, kernels, kernel_intercepts=None, mode="valid"):
             for image in images
         ]
     )
+
+
+_SCIPY_ACTIVATIONS = {
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "logistic": expit,
+    "identity": lambda x: x,
+}
+
+
+def _numpy_pool(maps, pooling, pool_hw):
+    """Crop the leftover rows/columns, then max or mean over (ph, pw) tiles."""
+    n, f, h, w = maps.shape
+    ph, pw = pool_hw
+    hp, wp = h // ph, w // pw
+    tiles = maps[:, :, : hp * ph, : wp * pw].reshape(n, f, hp, ph, wp, pw)
+    return tiles.max(axis=(3, 5)) if pooling == "max" else tiles.mean(axis=(3, 5))
+
+
+def scipy_deep_maps(images, kernels, kernel_intercepts, blocks, activation):
+    """Every block's maps of a deep network, with ``convolve2d`` and reshapes.
+
+    Block ``b`` computes ``act(sum_c convolve2d(x[n, c], kernels[b][f, c],
+    padding) + kernel_intercepts[b][f])`` on the previous block's pooled maps
+    (block 0 on ``images``), then pools them over non-overlapping windows from
+    the top-left, leftover rows and columns dropped.
+
+    ``images`` is (n, channels, height, width); ``kernels`` a list of
+    (filters, channels_in, kh, kw) arrays; ``kernel_intercepts`` a list of
+    (filters,) vectors or None; ``blocks`` one dict per block with
+    ``"padding"`` ("valid" | "same"), ``"pooling"`` (None | "max" | "avg") and
+    ``"pool_hw"`` (the effective window); ``activation`` one of "tanh",
+    "relu", "logistic", "identity". Returns one ``(feature_maps,
+    pooled_maps)`` pair per block, (n, filters, ho, wo) and (n, filters, hp,
+    wp); without pooling both are the same array.
+    """
+    act = _SCIPY_ACTIVATIONS[activation]
+    x, maps_per_block = np.asarray(images, dtype=np.float64), []
+    for b, spec in enumerate(blocks):
+        k = kernels[b]
+        biases = np.zeros(len(k)) if kernel_intercepts is None else kernel_intercepts[b]
+        maps = np.array(
+            [
+                [
+                    act(
+                        sum(
+                            convolve2d(image[c], k[f, c], spec["padding"])
+                            for c in range(len(image))
+                        )
+                        + biases[f]
+                    )
+                    for f in range(len(k))
+                ]
+                for image in x
+            ]
+        )
+        pooled = maps
+        if spec["pooling"] is not None:
+            pooled = _numpy_pool(maps, spec["pooling"], spec["pool_hw"])
+        maps_per_block.append((maps, pooled))
+        x = pooled
+    return maps_per_block
+
+
+def scipy_deep_logits(images, kernels, kernel_intercepts, coef, intercept, blocks,
+                      activation):
+    """The dense layer's logits (n, n_outputs) on :func:`scipy_deep_maps`.
+
+    The last block's pooled maps flattened in C order over (filters, hp, wp),
+    times ``coef``, plus ``intercept`` (None: no intercept).
+    """
+    maps = scipy_deep_maps(images, kernels, kernel_intercepts, blocks, activation)
+    pooled = maps[-1][1]
+    logits = pooled.reshape(len(pooled), -1) @ coef
+    return logits if intercept is None else logits + intercept
 
 
 def scipy_predict(model, X):
