@@ -46,13 +46,13 @@ def _initial_model(model):
     Drawn by the estimator's own initialisation (:func:`._network.initialize`)
     from the same seed, on the fitted architecture.
     """
-    arch = model._arch
+    spec = model._spec
     theta = initialize(
-        arch, check_random_state(model.random_state), model.kernel_scale,
-        model.kernels_.dtype,
+        spec, check_random_state(model.random_state), model.kernel_scale,
+        model.coef_.dtype,
     )
     initial = copy.deepcopy(model)
-    params = arch.unpack(theta)
+    params = spec.unpack(theta)
     initial.kernels_, initial.coef_ = params["kernels"], params["coef"]
     return initial
 
@@ -90,7 +90,7 @@ def run_tutorial():
     for name, ours in (("w1 initial", initial.kernels_), ("w1 final", model.kernels_)):
         key = name.replace(" ", "_")
         for (i, j), value in np.ndenumerate(reference[key]):
-            rows.append((f"{name} [{i},{j}]", value, ours[0, 0, i, j]))
+            rows.append((f"{name} [{i},{j}]", value, ours[0][0, 0, i, j]))
     for i, value in enumerate(reference["w2_final"]):
         rows.append((f"w2 final [{i}]", value, model.coef_[i, 0]))
     return model, initial, rows, seconds

@@ -19,13 +19,13 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import __version__
 from ._callbacks import CallbackSupportMixin, EpochHooks, with_callbacks
-from ._constraints import validate_params
-from ._images import as_images, resolve_image_shape, resolve_kernel_size
+from ._constraints import PER_BLOCK, validate_params
+from ._images import as_images, resolve_image_shape
 from ._kernels import TrainingData, forward
-from ._network import Architecture, initialize
+from ._network import NetworkSpec, initialize
 from ._optimizers import SGD, Adam, adam_dense_step_scale
 from ._parallel import n_threads
-from ._pooling import pool_forward, resolve_pool_size
+from ._pooling import pool_forward
 from ._training import Trainer, TrainingState, caller_stacklevel
 
 __all__ = ["BaseTinyConv", "with_callbacks"]
@@ -70,7 +70,7 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
                     "height, width) or 4-D (n_samples, channels, height, width); "
                     f"got an array with {ndim} dimensions."
                 )
-        dtype = (np.float64, np.float32) if reset else self.kernels_.dtype
+        dtype = (np.float64, np.float32) if reset else self.coef_.dtype
         return X, nd_shape, dtype
 
     def _images(self, X, *, reset, y="no_validation"):
@@ -134,43 +134,65 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
 
     # ---------------------------------------------------------- the network
 
-    def _architecture(self, image_shape, n_outputs):
-        kernel_hw = resolve_kernel_size(self.kernel_size, image_shape[1:], self.padding)
-        arch = Architecture(
-            tuple(image_shape), self.n_filters, kernel_hw, self.padding, None, None,
-            n_outputs, self.fit_intercept,
-        )
-        if self.pooling is None:
-            return arch
-        pool_hw = resolve_pool_size(self.pool_size, arch.map_hw)
-        return Architecture(
-            tuple(image_shape), self.n_filters, kernel_hw, self.padding,
-            self.pooling, pool_hw, n_outputs, self.fit_intercept,
+    def _blocks(self):
+        """The per-block values of the architecture's parameters.
+
+        Returns ``n_filters`` as a tuple (one entry per block) and a dict
+        with a list of ``kernel_size``, ``padding``, ``pooling`` and
+        ``pool_size`` values, one per block: a list parameter as given, any
+        other value repeated.
+        """
+        n_filters = self.n_filters
+        if isinstance(n_filters, numbers.Integral):
+            n_filters = (n_filters,)
+        n_filters = tuple(int(f) for f in n_filters)
+        per_block = {}
+        for name in PER_BLOCK:
+            value = getattr(self, name)
+            if isinstance(value, list):
+                if len(value) != len(n_filters):
+                    raise ValueError(
+                        f"{name} is a list of {len(value)} values, one per "
+                        f"block, but n_filters={self.n_filters!r} has "
+                        f"{len(n_filters)} block(s): give one value for every "
+                        "block, or a list of that length."
+                    )
+                per_block[name] = list(value)
+            else:
+                per_block[name] = [value] * len(n_filters)
+        return n_filters, per_block
+
+    def _network_spec(self, image_shape, n_outputs):
+        n_filters, per_block = self._blocks()
+        return NetworkSpec.build(
+            image_shape, n_filters, per_block["kernel_size"], per_block["padding"],
+            per_block["pooling"], per_block["pool_size"], n_outputs=n_outputs,
+            fit_intercept=self.fit_intercept, activation=self.activation,
         )
 
     @property
-    def _arch(self):
+    def _spec(self):
         # Stored as a plain tuple: the fitted state pickles as builtins only.
-        return Architecture(*self._architecture_fields)
+        return NetworkSpec.from_description(self._architecture_fields)
 
     def _theta(self):
-        return self._arch.pack(
+        return self._spec.pack(
             self.kernels_, self.kernel_intercepts_, self.coef_, self.intercept_,
-            self.kernels_.dtype,
+            self.coef_.dtype,
         )
 
-    def _new_optimizer(self, arch, dtype):
+    def _new_optimizer(self, spec, dtype):
         if self.solver == "sgd":
             return SGD(
-                arch.size, dtype, self.learning_rate, momentum=self.momentum,
+                spec.size, dtype, self.learning_rate, momentum=self.momentum,
                 nesterovs_momentum=self.nesterovs_momentum,
             )
         return Adam(
-            arch.size, dtype, self.learning_rate, beta_1=self.beta_1,
+            spec.size, dtype, self.learning_rate, beta_1=self.beta_1,
             beta_2=self.beta_2, epsilon=self.epsilon,
         )
 
-    def _configure_optimizer(self, optimizer, arch):
+    def _configure_optimizer(self, optimizer, spec):
         """Hyperparameters changed by set_params between fits take effect."""
         if isinstance(optimizer, SGD):
             optimizer.momentum = self.momentum
@@ -178,9 +200,9 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
         else:
             optimizer.beta_1, optimizer.beta_2 = self.beta_1, self.beta_2
             optimizer.epsilon = self.epsilon
-            coef = arch.coef_slice
+            coef = spec.coef_slice
             optimizer.scaled = (coef.start, coef.stop, adam_dense_step_scale(
-                arch.n_hidden
+                spec.n_hidden
             ))
         if optimizer.initial_learning_rate != self.learning_rate:
             # The moments are kept; the step size restarts from the new one.
@@ -228,20 +250,20 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
             if not keep.all():
                 images, y = images[keep], y[keep]
                 targets, sample_weight = targets[keep], sample_weight[keep]
-        arch = self._architecture(image_shape, targets.shape[1])
+        spec = self._network_spec(image_shape, targets.shape[1])
         if first_call:
             rng = check_random_state(self.random_state)
-            theta = initialize(arch, rng, self.kernel_scale, dtype)
-            state = TrainingState(self._new_optimizer(arch, dtype), rng)
+            theta = initialize(spec, rng, self.kernel_scale, dtype)
+            state = TrainingState(self._new_optimizer(spec, dtype), rng)
         else:
-            self._check_same_architecture(arch)
+            self._check_same_architecture(spec)
             theta = self._theta()
             # A copy: training changes it, and a failed call must leave the
             # model's state (generator included) where it was.
             state = TrainingState.from_dict(self._training_state)
             if not isinstance(state.optimizer, SGD if self.solver == "sgd" else Adam):
-                state.optimizer = self._new_optimizer(arch, dtype)
-        self._configure_optimizer(state.optimizer, arch)
+                state.optimizer = self._new_optimizer(spec, dtype)
+        self._configure_optimizer(state.optimizer, spec)
 
         validation = None
         if self.early_stopping and not incremental:
@@ -249,20 +271,20 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
                 images, y, targets, sample_weight, state.rng
             )
             images, y, targets, sample_weight = train
-            validation = self._validator(arch, head, *val, target_attributes)
-        data = TrainingData(arch, images, targets, sample_weight)
+            validation = self._validator(spec, head, *val, target_attributes)
+        data = TrainingData(spec, images, targets, sample_weight)
         trainer = Trainer(
-            arch, head, data, self, batch_size=self._batch_size(images.shape[0]),
+            spec, head, data, self, batch_size=self._batch_size(images.shape[0]),
             validation=validation, hooks=hooks,
         )
         hooks.fitted_attributes = lambda theta: self._fitted_attributes(
-            arch, theta, target_attributes
+            spec, theta, target_attributes
         )
         theta, n_iter = trainer.run(theta, state, incremental=incremental)
         # Commit: nothing on self changes unless training finished (or was
         # interrupted between epochs), so a diverged fit leaves no half model.
         for name, value in self._fitted_attributes(
-            arch, theta, target_attributes
+            spec, theta, target_attributes
         ).items():
             setattr(self, name, value)
         self._training_state = state.to_dict()
@@ -271,31 +293,41 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
         ).items():
             setattr(self, name, value)
 
-    def _fitted_attributes(self, arch, theta, target_attributes):
+    def _fitted_attributes(self, spec, theta, target_attributes):
         """The fitted attributes that a flat parameter vector stands for."""
-        params = arch.unpack(theta)
+        params = spec.unpack(theta)
         return {
             "kernels_": params["kernels"],
             "kernel_intercepts_": params["kernel_intercepts"],
             "coef_": params["coef"],
             "intercept_": params["intercept"],
-            "image_shape_": tuple(int(d) for d in arch.image_shape),
-            "kernel_size_": tuple(int(k) for k in arch.kernel_hw),
-            "pool_size_": None if arch.pool_hw is None else tuple(arch.pool_hw),
-            "n_outputs_": int(arch.n_outputs),
-            "_architecture_fields": _fields(arch),
+            "image_shape_": tuple(int(d) for d in spec.image_shape),
+            "kernel_size_": [block.kernel_hw for block in spec.blocks],
+            "padding_": [block.padding for block in spec.blocks],
+            "pooling_": [block.pooling for block in spec.blocks],
+            "pool_size_": [block.pool_hw for block in spec.blocks],
+            "activation_": spec.activation,
+            "n_outputs_": int(spec.n_outputs),
+            "_architecture_fields": spec.describe(),
             **target_attributes,
         }
 
-    def _check_same_architecture(self, arch):
-        fitted = self._arch
-        if arch != fitted:
+    def _check_same_architecture(self, spec):
+        fitted = self._spec
+        if spec != fitted:
             names = ("image_shape", "n_filters", "kernel_size", "padding", "pooling",
-                     "pool_size", "n_outputs", "fit_intercept")
+                     "pool_size", "n_outputs", "fit_intercept", "activation")
+            differ = [
+                f"{name}: fitted {old!r}, now {new!r}"
+                for name, old, new in zip(
+                    names, fitted.describe(), spec.describe(), strict=True
+                )
+                if old != new
+            ]
             raise ValueError(
                 "warm_start / partial_fit needs the architecture of the fitted "
-                f"model ({', '.join(names)}) = {_fields(fitted)}; got "
-                f"{_fields(arch)}. Set warm_start=False to refit."
+                f"model; the resolved values per block differ ({'; '.join(differ)})."
+                " Set warm_start=False to refit."
             )
 
     def _batch_size(self, n_samples):
@@ -342,14 +374,14 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
     def _stratify(self, y):
         return None
 
-    def _validator(self, arch, head, images, y, targets, sample_weight,
+    def _validator(self, spec, head, images, y, targets, sample_weight,
                    target_attributes):
         """``theta -> (score, loss)`` on the validation rows."""
 
         threads = n_threads(self.n_jobs)
 
         def validation(theta):
-            logits = forward(arch, theta, images, n_threads=threads)
+            logits = forward(spec, theta, images, n_threads=threads)
             outputs = head.activate(logits.copy())
             weight = len(y) if sample_weight is None else float(sample_weight.sum())
             loss = head.loss_sum(logits, outputs, targets, sample_weight) / weight
@@ -362,41 +394,58 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
 
     # -------------------------------------------------------------- predict
 
-    def _forward(self, X, *, maps=False):
-        """Validate ``X`` and run the forward pass: logits (and feature maps).
+    def _forward(self, X, *, maps_block=None):
+        """Validate ``X`` and run the forward pass: the logits, or a block's maps.
 
         The pass works in cache-sized chunks, shared by ``n_jobs`` threads
         each with its own buffers, which bounds its extra memory whatever the
         number of images.
         """
         check_is_fitted(self)
+        spec = self._spec
+        if maps_block is not None and not (
+            isinstance(maps_block, numbers.Integral)
+            and not isinstance(maps_block, bool)
+            and -spec.depth <= maps_block < spec.depth
+        ):
+            raise ValueError(
+                f"block must be an int in [0, {spec.depth}) (or from -{spec.depth}"
+                f" counting from the last), the model's {spec.depth} "
+                f"convolution block(s); got {maps_block!r}."
+            )
         # Casting to a float32 model may overflow (sklearn then reports the
         # inf), and sklearn's finiteness test sums X, which can give inf - inf.
         with np.errstate(over="ignore", invalid="ignore"):
             images, _ = self._images(X, reset=False)
-        arch = self._arch
         out = None
-        if maps:
-            out = np.empty((images.shape[0], arch.n_filters, *arch.map_hw),
+        if maps_block is not None:
+            maps_block = int(maps_block) % spec.depth
+            block = spec.blocks[maps_block]
+            out = np.empty((images.shape[0], block.n_filters, *block.map_hw),
                            images.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
-            logits = forward(arch, self._theta(), images, maps=out,
-                             n_threads=n_threads(self.n_jobs))
-        return logits, out
+            return forward(spec, self._theta(), images, maps=out,
+                           maps_block=maps_block or 0,
+                           n_threads=n_threads(self.n_jobs))
 
-    def feature_maps(self, X):
-        """Return the post-tanh feature maps of images ``X`` (before pooling).
+    def feature_maps(self, X, block=0):
+        """Return a block's activated feature maps of images ``X`` (before pooling).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), \
 (n_samples, height, width) or (n_samples, channels, height, width)
             Images, in the same form as during fit.
+        block : int, default=0
+            The convolution block, from 0 (the first, which reads the
+            images); negative values count from the last (-1).
 
         Returns
         -------
-        maps : ndarray of shape (n_samples, n_filters, ho, wo)
-            ``tanh(conv(x, kernels_) + kernel_intercepts_)`` for each image.
+        maps : ndarray of shape (n_samples, n_filters[block], ho, wo)
+            ``activation(conv(x, kernels_[block]) + kernel_intercepts_[block])``
+            for each image, ``x`` being the images for block 0 and the
+            previous block's pooled maps (:meth:`pooled_maps`) after it.
 
         Examples
         --------
@@ -408,26 +457,31 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
         >>> model.fit(X, X.sum(axis=(1, 2))).feature_maps(X).shape
         (20, 2, 3, 3)
         """
-        return self._forward(X, maps=True)[1]
+        return self._forward(X, maps_block=block)
 
-    def pooled_maps(self, X):
-        """Return the maps the dense layer sees: the feature maps after pooling.
+    def pooled_maps(self, X, block=0):
+        """Return a block's output maps: its feature maps after pooling.
 
-        ``coef_`` has one row per value of these maps, in C order over
-        ``(n_filters, hp, wp)``: ``pooled_maps(X).reshape(len(X), -1) @ coef_
-        + intercept_`` is the dense layer's output.
+        The last block's are what the dense layer sees: ``coef_`` has one row
+        per value of these maps, in C order over ``(n_filters, hp, wp)``, so
+        ``pooled_maps(X, block=-1).reshape(len(X), -1) @ coef_ + intercept_``
+        is the dense layer's output. Each other block's are the next block's
+        input.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), \
 (n_samples, height, width) or (n_samples, channels, height, width)
             Images, in the same form as during fit.
+        block : int, default=0
+            The convolution block, from 0; negative values count from the
+            last (-1).
 
         Returns
         -------
-        maps : ndarray of shape (n_samples, n_filters, hp, wp)
-            :meth:`feature_maps` pooled over ``pool_size_`` windows (max or
-            mean), the rows and columns that fill no window dropped:
+        maps : ndarray of shape (n_samples, n_filters[block], hp, wp)
+            :meth:`feature_maps` pooled over ``pool_size_[block]`` windows
+            (max or mean), the rows and columns that fill no window dropped:
             ``(hp, wp) = (ho // ph, wo // pw)``. Without pooling, the feature
             maps themselves.
 
@@ -444,11 +498,11 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
         >>> model.coef_.shape
         (18, 1)
         """
-        maps = self.feature_maps(X)
-        arch = self._arch
-        if arch.pooling is None:
+        maps = self.feature_maps(X, block)
+        spec_block = self._spec.blocks[int(block) % self._spec.depth]
+        if spec_block.pooling is None:
             return maps
-        return pool_forward(maps, arch.pooling, arch.pool_hw)
+        return pool_forward(maps, spec_block.pooling, spec_block.pool_hw)
 
     # ----------------------------------------------------------------- misc
 
@@ -477,7 +531,3 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
             )
         super().__setstate__(state)
 
-
-def _fields(arch):
-    return (arch.image_shape, arch.n_filters, arch.kernel_hw, arch.padding,
-            arch.pooling, arch.pool_hw, arch.n_outputs, arch.fit_intercept)

@@ -22,6 +22,7 @@ from ._constraints import (
     PAIR,
     POSITIVE_INT,
     Options,
+    PerBlock,
     _Kind,
 )
 from ._heads import SigmoidLogLoss, SoftmaxLogLoss, binary_log_proba
@@ -238,8 +239,8 @@ default="constant"
     _parameter_constraints: ClassVar[dict] = {
         **COMMON_CONSTRAINTS,
         "class_weight": [NONE, Options("balanced"), _DICT],
-        "pooling": [NONE, Options("max", "avg")],
-        "pool_size": [POSITIVE_INT, PAIR, Options("global")],
+        "pooling": [PerBlock(NONE, Options("max", "avg"))],
+        "pool_size": [PerBlock(POSITIVE_INT, PAIR, Options("global"))],
     }
     _y_validation: ClassVar[dict] = {"multi_output": True}
 
@@ -252,6 +253,7 @@ default="constant"
         padding="valid",
         pooling="max",
         pool_size=2,
+        activation="tanh",
         fit_intercept=True,
         kernel_scale=None,
         class_weight=None,
@@ -284,6 +286,7 @@ default="constant"
         self.padding = padding
         self.pooling = pooling
         self.pool_size = pool_size
+        self.activation = activation
         self.fit_intercept = fit_intercept
         self.kernel_scale = kernel_scale
         self.class_weight = class_weight
@@ -513,7 +516,7 @@ default="constant"
         >>> model.decision_function(X[:3]).shape
         (3,)
         """
-        logits, _ = self._forward(X)
+        logits = self._forward(X)
         return logits[:, 0].copy() if self.n_outputs_ == 1 and not (
             self._multilabel
         ) else logits
@@ -543,7 +546,7 @@ default="constant"
         >>> model.predict_proba(X[:3]).shape
         (3, 2)
         """
-        logits, _ = self._forward(X)
+        logits = self._forward(X)
         if self._multilabel:
             return expit(logits, out=logits)
         if logits.shape[1] == 1:
@@ -577,7 +580,7 @@ default="constant"
         >>> model.predict_log_proba(X[:3]).shape
         (3, 2)
         """
-        logits, _ = self._forward(X)
+        logits = self._forward(X)
         if self._multilabel:
             return SigmoidLogLoss().log_proba(logits)
         if logits.shape[1] == 1:

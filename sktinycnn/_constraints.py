@@ -17,11 +17,16 @@ import numpy as np
 
 __all__ = [
     "COMMON_CONSTRAINTS",
+    "PER_BLOCK",
     "Interval",
     "InvalidParameterError",
     "Options",
+    "PerBlock",
     "validate_params",
 ]
+
+#: The architecture's parameters that take one value per convolution block.
+PER_BLOCK = ("kernel_size", "padding", "pooling", "pool_size")
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -141,12 +146,59 @@ SHAPE = _Kind(
 
 POSITIVE_INT = Interval(numbers.Integral, 1, None)
 
+
+def _filters_per_block(value):
+    if POSITIVE_INT.accepts(value):
+        return True
+    if not isinstance(value, list | tuple | np.ndarray) or np.ndim(value) != 1:
+        return False
+    return len(value) >= 1 and all(POSITIVE_INT.accepts(v) for v in value)
+
+
+#: ``n_filters``: one block, or one entry per block.
+N_FILTERS = _Kind(
+    _filters_per_block,
+    "a positive int or a non-empty sequence of positive ints (one per block)",
+)
+
+
+class PerBlock:
+    """One value for every block, or a list with one value per block.
+
+    A list is always read as per-block values; a tuple keeps its own meaning
+    (``kernel_size=(1, 3)`` is a 1x3 kernel in every block).
+    """
+
+    def __init__(self, *kinds):
+        self.kinds = kinds
+
+    def accepts_one(self, value):
+        return any(kind.accepts(value) for kind in self.kinds)
+
+    def accepts(self, value):
+        if isinstance(value, list):
+            return len(value) >= 1 and all(map(self.accepts_one, value))
+        return self.accepts_one(value)
+
+    def describe(self):
+        one = " or ".join(kind.describe() for kind in self.kinds)
+        return f"{one}, or a list of such values with one per block"
+
+    def first_bad_entry(self, value):
+        """``(index, entry)`` of a list's first refused entry, else None."""
+        if isinstance(value, list):
+            for index, entry in enumerate(value):
+                if not self.accepts_one(entry):
+                    return index, entry
+        return None
+
 #: The constraints of the parameters both estimators have.
 COMMON_CONSTRAINTS = {
     "image_shape": [NONE, SHAPE],
-    "n_filters": [POSITIVE_INT],
-    "kernel_size": [POSITIVE_INT, PAIR],
-    "padding": [Options("valid", "same")],
+    "n_filters": [N_FILTERS],
+    "kernel_size": [PerBlock(POSITIVE_INT, PAIR)],
+    "padding": [PerBlock(Options("valid", "same"))],
+    "activation": [Options("tanh", "relu", "logistic", "identity")],
     "fit_intercept": [BOOLEAN],
     "kernel_scale": [NONE, Interval(numbers.Real, 0, None, closed="neither")],
     "solver": [Options("sgd", "adam")],
@@ -205,6 +257,15 @@ inf); got True.
         value = params[name]
         if any(kind.accepts(value) for kind in accepted):
             continue
+        for kind in accepted:
+            bad = kind.first_bad_entry(value) if isinstance(kind, PerBlock) else None
+            if bad is not None:
+                index, entry = bad
+                raise InvalidParameterError(
+                    f"{name}[{index}] must be "
+                    f"{' or '.join(k.describe() for k in kind.kinds)}; got "
+                    f"{entry!r} in {name}={value!r}."
+                )
         if _is_number(value, numbers.Real) and not math.isfinite(value):
             raise InvalidParameterError(f"{name} must be finite; got {value!r}.")
         described = " or ".join(kind.describe() for kind in accepted)

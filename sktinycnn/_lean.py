@@ -1,5 +1,9 @@
 """The lean training loop: ``batch_size=1`` (the tutorial's per-image updates).
 
+For a single unpooled tanh block over precomputed patches, the tutorial's
+network; every other network takes the chain of :mod:`._kernels`, against
+which this loop is tested.
+
 With one image per step the cost is the number of NumPy calls, not memory
 traffic: this loop makes about ten per update, on views and buffers prepared
 once per fit, where the chunked loop of :mod:`._kernels` would make thirty.
@@ -13,6 +17,11 @@ import numpy as np
 __all__ = ["LeanLoop"]
 
 
+def _first_block_views(spec, flat):
+    matrices, intercept, coef = spec.views(flat)
+    return matrices[0], intercept, coef
+
+
 class LeanLoop:
     """``batch_size=1`` over precomputed patches: the fewest NumPy calls.
 
@@ -24,12 +33,14 @@ class LeanLoop:
     Views and buffers are made once, for the ``theta`` and ``grad`` given.
     """
 
-    def __init__(self, arch, data, theta, grad, head):
-        F, L = arch.n_filters, arch.n_pixels
+    def __init__(self, spec, data, theta, grad, head):
+        block = spec.blocks[0]
+        F, L = block.n_filters, block.n_pixels
         dtype = theta.dtype
-        self.arch, self.data, self.head = arch, data, head
-        self.views = arch.views(theta)
-        self.grad, self.grad_views = grad, arch.views(grad)
+        self.spec, self.data, self.head = spec, data, head
+        self.theta = theta
+        self.views = _first_block_views(spec, theta)
+        self.grad, self.grad_views = grad, _first_block_views(spec, grad)
         # One image's (K1, L) patch matrix contiguous: per-call cost is all
         # that counts in GEMMs this small.
         self.patches = np.ascontiguousarray(data.patches.transpose(1, 0, 2))
@@ -38,7 +49,7 @@ class LeanLoop:
         self.sq = np.empty(F * L, dtype)
         self.grad_pre = np.empty((F, L), dtype)
         self.hidden_grad = np.empty(F * L, dtype)
-        self.scalar = arch.n_outputs == 1 and dtype == np.float64
+        self.scalar = spec.n_outputs == 1 and dtype == np.float64
         self.target_list = data.targets[:, 0].tolist()
 
     def epoch(self, step, order, logits, outputs, add_penalty, fold=None):
@@ -48,8 +59,8 @@ class LeanLoop:
         the step size folded into the sample's delta (``theta -= grad``), when
         the scalar path runs: then ``grad`` holds the last step.
         """
-        block, intercept, coef = self.views
-        grad_block, grad_intercept, grad_coef = self.grad_views
+        matrix, intercept, coef = self.views
+        grad_matrix, grad_intercept, grad_coef = self.grad_views
         act, sq, grad_pre, hidden_grad = (
             self.act, self.sq, self.grad_pre, self.hidden_grad
         )
@@ -68,7 +79,7 @@ class LeanLoop:
             fold = None
         theta, rate = fold if fold is not None else (None, 1.0)
         for i in sequence:
-            dot(block, patches[i], out=act)
+            dot(matrix, patches[i], out=act)
             tanh(act, out=act)
             if scalar:
                 z = float(dot(act_flat, coef_flat))
@@ -99,7 +110,7 @@ class LeanLoop:
             mul(act_flat, act_flat, out=sq)
             sub(1.0, sq, out=sq)
             mul(hidden_grad, sq, out=grad_pre_flat)
-            dot(grad_pre, patches_t[i], out=grad_block)
+            dot(grad_pre, patches_t[i], out=grad_matrix)
             if theta is not None:
                 sub(theta, grad, out=theta)
                 continue

@@ -272,6 +272,7 @@ default="constant"
         padding="same",
         pooling="max",
         pool_size=4,
+        activation="tanh",
         fit_intercept=True,
         kernel_scale=None,
         scale_target=True,
@@ -304,6 +305,7 @@ default="constant"
         self.padding = padding
         self.pooling = pooling
         self.pool_size = pool_size
+        self.activation = activation
         self.fit_intercept = fit_intercept
         self.kernel_scale = kernel_scale
         self.scale_target = scale_target
@@ -464,7 +466,7 @@ default="constant"
         >>> model.predict(X).shape
         (4,)
         """
-        logits, _ = self._forward(X)
+        logits = self._forward(X)
         scaler = TargetScaler(self.target_offset_, self.target_scale_)
         y_pred = scaler.inverse(expit(logits, out=logits))
         return y_pred.ravel() if self._y_ndim == 1 else y_pred

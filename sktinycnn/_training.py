@@ -21,14 +21,15 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels import (
+    Chain,
     ConvolutionOverflowError,
-    Workspace,
+    abs_sums,
     aligned_empty,
     chunk_size,
     forward,
     one_blas_thread,
     parallel_work,
-    pre_activations_bounded,
+    pre_activation_bounds,
 )
 from ._lean import LeanLoop
 from ._optimizers import optimizer_from_dict
@@ -117,7 +118,7 @@ class Trainer:
 
     Parameters
     ----------
-    arch : Architecture
+    spec : NetworkSpec
         The network.
     head : object
         The output head (activation, loss and its gradient).
@@ -136,43 +137,45 @@ class Trainer:
         callbacks.
     """
 
-    def __init__(self, arch, head, data, estimator, *, batch_size, validation,
+    def __init__(self, spec, head, data, estimator, *, batch_size, validation,
                  hooks):
-        self.arch, self.head, self.data = arch, head, data
+        self.spec, self.head, self.data = spec, head, data
         self.params = estimator.get_params(deep=False)
         self.batch_size = batch_size
         self.validation, self.hooks = validation, hooks
         dtype = data.dtype
         n = data.images.shape[0]
+        # The lean loop is the tutorial's network: one unpooled tanh block.
         self.lean = (
-            batch_size == 1 and data.patches is not None and arch.pooling is None
+            batch_size == 1 and data.patches is not None and spec.depth == 1
+            and spec.blocks[0].pooling is None and spec.activation == "tanh"
         )
-        self.logits = np.empty((n, arch.n_outputs), dtype)
-        self.outputs = np.empty((n, arch.n_outputs), dtype)
+        self.logits = np.empty((n, spec.n_outputs), dtype)
+        self.outputs = np.empty((n, spec.n_outputs), dtype)
         # Gradient buffers on cache lines, as the threaded path's slots.
-        self.grad = aligned_empty(arch.size, dtype)
-        self.chunk_grad = aligned_empty(arch.size, dtype)
+        self.grad = aligned_empty(spec.size, dtype)
+        self.chunk_grad = aligned_empty(spec.size, dtype)
         self.grad[...] = self.chunk_grad[...] = 0
-        self.penalty_mask = arch.penalty_mask(dtype)
-        self.scratch = np.zeros(arch.size, dtype)
-        self.chunk = chunk_size(arch, dtype, batch_size)
-        self.workspace = None if self.lean else Workspace(arch, dtype, self.chunk)
+        self.penalty_mask = spec.penalty_mask(dtype)
+        self.scratch = np.zeros(spec.size, dtype)
+        self.chunk = chunk_size(spec, dtype, batch_size)
+        self.workspace = None if self.lean else Chain(spec, dtype, self.chunk)
         self.n_threads = n_threads(self.params.get("n_jobs"))
         # Threads share a batch's chunks, each chunk writing its own gradient
         # slot, when a batch has several chunks and enough work to pay for
         # the hand-off (MIN_PARALLEL_WORK); the lean loop stays serial.
         n_chunks = -(-batch_size // self.chunk)
         self.threads = 1 if self.lean else team_size(
-            self.n_threads, n_chunks, parallel_work(arch, batch_size)
+            self.n_threads, n_chunks, parallel_work(spec, batch_size)
         )
         self.team = None
         if self.threads > 1:
-            slot_bytes = arch.size * dtype.itemsize
+            slot_bytes = spec.size * dtype.itemsize
             self.round = max(self.threads, min(n_chunks, SLOT_BYTES // slot_bytes))
-            self.slots = [aligned_empty(arch.size, dtype)
+            self.slots = [aligned_empty(spec.size, dtype)
                           for _ in range(self.round)]
             self.workspaces = [self.workspace] + [
-                Workspace(arch, dtype, self.chunk) for _ in range(self.threads - 1)
+                Chain(spec, dtype, self.chunk) for _ in range(self.threads - 1)
             ]
         self._lean_loop = None
         self.total_weight = (
@@ -269,9 +272,9 @@ class Trainer:
         data = self.data
         if self.lean:
             loop = self._lean_loop
-            if loop is None or loop.views[0].base is not theta:
+            if loop is None or loop.theta is not theta:
                 loop = self._lean_loop = LeanLoop(
-                    self.arch, data, theta, self.grad, self.head
+                    self.spec, data, theta, self.grad, self.head
                 )
             grad = self.grad
             alpha = self.params["alpha"]
@@ -299,11 +302,13 @@ class Trainer:
 
     def _pre_activations_finite(self, theta):
         """Whether the convolution of every training image is finite."""
-        block_abs_sum = float(np.abs(self.arch.views(theta)[0]).sum())
-        if pre_activations_bounded(block_abs_sum, self.data.x_max(), theta.dtype):
+        bounds = pre_activation_bounds(
+            self.spec, abs_sums(self.spec, theta), self.data.x_max()
+        )
+        if max(bounds) < np.finfo(theta.dtype).max:
             return True
         try:
-            forward(self.arch, theta, self.data.images, n_threads=self.n_threads)
+            forward(self.spec, theta, self.data.images, n_threads=self.n_threads)
         except ConvolutionOverflowError:
             return False
         return True

@@ -17,7 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from sktinycnn._heads import SigmoidSquaredError
 from sktinycnn._images import conv_output_shape, same_padding
-from sktinycnn._network import Architecture, initialize
+from sktinycnn._network import NetworkSpec, initialize
 from sktinycnn._pooling import pool_backward, pool_forward
 
 #: Parameters that the L2 penalty ``alpha`` applies to (biases are not penalised).
@@ -28,27 +28,36 @@ def initialize_params(random_state, *, image_shape, n_filters, kernel_hw, paddin
                       n_outputs, kernel_scale, fit_intercept, dtype,
                       pooling=None, pool_hw=None):
     """The estimator's initial parameters as a dict (biases None without them)."""
-    arch = Architecture(tuple(image_shape), n_filters, tuple(kernel_hw), padding,
-                        pooling, pool_hw, n_outputs, fit_intercept)
-    params = arch.unpack(initialize(arch, random_state, kernel_scale, dtype))
+    spec = NetworkSpec.build(tuple(image_shape), [n_filters], [tuple(kernel_hw)],
+                             [padding], [pooling], [pool_hw], n_outputs=n_outputs,
+                             fit_intercept=fit_intercept)
+    params = _one_block(spec.unpack(initialize(spec, random_state, kernel_scale,
+                                                dtype)))
     if not fit_intercept:
         params["kernel_intercepts"] = params["intercept"] = None
     return params
 
 
+def _one_block(params):
+    """A one-block params dict of the spec's lists: one array per entry."""
+    return {**params, "kernels": params["kernels"][0],
+            "kernel_intercepts": params["kernel_intercepts"][0]}
+
+
 def architecture(params, images, padding, pooling=None, pool_hw=None):
-    """The :class:`~sktinycnn._network.Architecture` of a params dict."""
+    """The one-block :class:`~sktinycnn._network.NetworkSpec` of a params dict."""
     kernels, coef = params["kernels"], params["coef"]
-    return Architecture(
-        tuple(images.shape[1:]), kernels.shape[0], tuple(kernels.shape[2:]),
-        padding, pooling, pool_hw, coef.shape[1],
-        params["kernel_intercepts"] is not None,
+    return NetworkSpec.build(
+        tuple(images.shape[1:]), [kernels.shape[0]], [tuple(kernels.shape[2:])],
+        [padding], [pooling], [pool_hw], n_outputs=coef.shape[1],
+        fit_intercept=params["kernel_intercepts"] is not None,
     )
 
 
-def pack(params, arch):
+def pack(params, spec):
     """A flat parameter vector of the estimator's layout from a params dict."""
-    return arch.pack(params["kernels"], params["kernel_intercepts"],
+    intercepts = params["kernel_intercepts"]
+    return spec.pack([params["kernels"]], None if intercepts is None else [intercepts],
                      params["coef"], params["intercept"], params["kernels"].dtype)
 
 

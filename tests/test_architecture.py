@@ -19,7 +19,9 @@ ALLOWED = {
     "_target_scaling": set(),
     "_network": {"_images", "_pooling"},
     "_parallel": set(),
-    "_kernels": {"_images", "_parallel", "_pooling"},
+    "_patches": {"_images"},
+    "_layers": {"_patches", "_pooling"},
+    "_kernels": {"_layers", "_parallel", "_patches", "_pooling"},
     "_optimizers": set(),
     "_lean": set(),
     "_training": {"_kernels", "_lean", "_optimizers", "_parallel"},
@@ -43,7 +45,8 @@ ALLOWED = {
 #: Modules of the math: NumPy and SciPy only.
 NO_SKLEARN = {
     "_constraints", "_images", "_pooling", "_heads", "_target_scaling",
-    "_network", "_parallel", "_kernels", "_lean", "_optimizers",
+    "_network", "_parallel", "_patches", "_layers", "_kernels", "_lean",
+    "_optimizers",
 }
 
 

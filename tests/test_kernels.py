@@ -176,7 +176,7 @@ def _check_epochs(rng, images, targets, weights, params, shuffle, **kwargs):
 
 def _pooled_params(rng, params, images, padding, pooling, pool_size):
     """Fresh pooled parameters shaped as ``params`` (the window clipped to its maps)."""
-    map_hw = reference.architecture(params, images, padding).map_hw
+    map_hw = reference.architecture(params, images, padding).blocks[0].map_hw
     pool_hw = resolve_pool_size(pool_size, map_hw)
     pooled = reference.initialize_params(
         rng, image_shape=images.shape[1:], n_filters=3, kernel_hw=(2, 3),
@@ -222,8 +222,8 @@ def test_max_pooling_ties_match_reference(pool_size, padding):
     images[:, :, :, :3] = 0
     images[::2, :, 2:, :] = 0
     params, pool_hw = _pooled_params(rng, params, images, padding, "max", pool_size)
-    arch = reference.architecture(params, images, padding, "max", pool_hw)
-    (hp, wp), (ph, pw) = arch.hidden_hw, pool_hw
+    block = reference.architecture(params, images, padding, "max", pool_hw).blocks[0]
+    (hp, wp), (ph, pw) = block.hidden_hw, pool_hw
     maps = reference.hidden_forward(params, images, padding)[0]
     windows = maps[..., : hp * ph, : wp * pw].reshape(*maps.shape[:2], hp, ph, wp, pw)
     top = windows.max(axis=(3, 5), keepdims=True)
@@ -250,19 +250,22 @@ def test_patches_precomputed_for_unpooled_networks_only(pooling, pool_hw, kept):
             kernel_hw=(2, 2), padding="valid", n_outputs=1, kernel_scale=1.0,
             fit_intercept=True, dtype=np.float64, pooling=pooling, pool_hw=pool_hw,
         )
-    arch = reference.architecture(params, images, "valid", pooling, pool_hw)
-    data = TrainingData(arch, images, targets, weights, precompute_bytes=2**26)
+    spec = reference.architecture(params, images, "valid", pooling, pool_hw)
+    data = TrainingData(spec, images, targets, weights, precompute_bytes=2**26)
     assert (data.patches is not None) is kept
     if kept:
-        assert data.patches.shape == (arch.n_rows, len(images), arch.n_columns)
+        block = spec.blocks[0]
+        assert data.patches.shape == (block.n_rows, len(images), block.n_columns)
         # Each image's columns are its patch matrix, as a chunk writes them.
-        ws = kernels.Workspace(arch, np.float64, 2)
-        written = ws.patcher.write(images[1:3], ws.patcher.new_buffer(2))
-        np.testing.assert_array_equal(data.patches[:, 1:3].reshape(arch.n_rows, -1),
-                                      written)
-        np.testing.assert_array_equal(ws.chunk_patches(data, np.array([2, 1]), 2),
-                                      np.concatenate([written[:, arch.n_columns:],
-                                                      written[:, :arch.n_columns]],
+        chain = kernels.Chain(spec, np.float64, 2)
+        patcher = chain.layers[0].patcher
+        written = patcher.write(images[1:3], patcher.new_buffer(2))
+        np.testing.assert_array_equal(
+            data.patches[:, 1:3].reshape(block.n_rows, -1), written
+        )
+        np.testing.assert_array_equal(chain.chunk_patches(data, np.array([2, 1]), 2),
+                                      np.concatenate([written[:, block.n_columns:],
+                                                      written[:, :block.n_columns]],
                                                      axis=1))
 
 
@@ -290,11 +293,10 @@ def test_forward_matches_reference(dtype, channels, n_outputs, padding, bias,
     tol = 64 * np.finfo(dtype).eps
     # One chunk for all, chunks of 4 images, and of 1.
     for chunk_bytes in (2**22, 4 * 30 * 20 * 8, 1):
-        maps = np.empty_like(expected_maps)
-        logits = kernels.forward(
-            arch, reference.pack(params, arch), images, maps=maps,
-            chunk_bytes=chunk_bytes,
-        )
+        theta = reference.pack(params, arch)
+        logits = kernels.forward(arch, theta, images, chunk_bytes=chunk_bytes)
+        maps = kernels.forward(arch, theta, images, chunk_bytes=chunk_bytes,
+                               maps=np.empty_like(expected_maps))
         assert logits.dtype == dtype and maps.dtype == dtype
         np.testing.assert_allclose(expit(logits), expected, rtol=0, atol=tol)
         np.testing.assert_allclose(maps, expected_maps, rtol=0, atol=tol)

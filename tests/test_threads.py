@@ -45,7 +45,7 @@ def threaded_path(monkeypatch):
     monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 0)
     monkeypatch.setattr(parallel, "allowed_threads", lambda: 4)
     spy = _Spy()
-    gradient = kernels.Workspace.gradient
+    gradient = kernels.Chain.gradient
     init = parallel.ThreadTeam.__init__
     main = threading.get_ident()
 
@@ -61,7 +61,7 @@ def threaded_path(monkeypatch):
         spy.teams.append(n)
         init(self, n)
 
-    monkeypatch.setattr(kernels.Workspace, "gradient", record)
+    monkeypatch.setattr(kernels.Chain, "gradient", record)
     monkeypatch.setattr(parallel.ThreadTeam, "__init__", team)
     return spy
 
@@ -204,7 +204,7 @@ def test_ctrl_c_in_an_epoch_keeps_the_last_finished_epoch(threaded_path, monkeyp
         epochs["n"] += 1
         return epoch(self, *args)
 
-    gradient = kernels.Workspace.gradient
+    gradient = kernels.Chain.gradient
     main = threading.get_ident()
 
     def interrupt(self, *args, **kwargs):
@@ -213,11 +213,11 @@ def test_ctrl_c_in_an_epoch_keeps_the_last_finished_epoch(threaded_path, monkeyp
         return gradient(self, *args, **kwargs)
 
     monkeypatch.setattr(training.Trainer, "_epoch", count)
-    monkeypatch.setattr(kernels.Workspace, "gradient", interrupt)
+    monkeypatch.setattr(kernels.Chain, "gradient", interrupt)
     model = TinyConvRegressor(**params, n_jobs=2)
     with pytest.warns(UserWarning, match="Training interrupted by user"):
         model.fit(X, y)
-    monkeypatch.setattr(kernels.Workspace, "gradient", gradient)
+    monkeypatch.setattr(kernels.Chain, "gradient", gradient)
     assert epochs["n"] == 3 and model.n_iter_ == 2
     assert not _worker_threads()
     two = fit_quietly(TinyConvRegressor(**{**params, "max_iter": 2}, n_jobs=2), X, y)
