@@ -7,8 +7,10 @@ nothing; it runs the one forward pass (:mod:`._kernels`) for ``predict`` and
 encoded for the head, how validation is scored, and what ``predict`` returns.
 """
 
+import math
 import numbers
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,7 +21,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import __version__
 from ._callbacks import CallbackSupportMixin, EpochHooks, with_callbacks
-from ._constraints import validate_params
+from ._constraints import PARAMETER_CONSTRAINTS, validate_params
 from ._images import as_images, resolve_image_shape, resolve_kernel_size
 from ._kernels import TrainingData, forward
 from ._network import Architecture, initialize
@@ -34,10 +36,15 @@ __all__ = ["BaseTinyConv", "with_callbacks"]
 class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
     """Base class of the estimators; not for direct use.
 
-    A subclass defines ``_parameter_constraints``, ``_y_validation`` (the
-    keywords of ``validate_data`` for ``y``), ``_encode_targets`` (targets
-    for its head, and the head), ``_validation_score`` and ``predict``.
+    A subclass defines ``_y_validation`` (the keywords of ``validate_data``
+    for ``y``), ``_encode_targets`` (targets for its head, and the head),
+    ``_validation_score`` and ``predict``.
     """
+
+    #: The values each parameter accepts: the one table of both estimators,
+    #: which ``fit`` checks every parameter against (a parameter missing from
+    #: it is an error).
+    _parameter_constraints: ClassVar[dict] = PARAMETER_CONSTRAINTS
 
     #: ``batch_size="auto"`` is ``min(_auto_batch_size, n_samples)``: each
     #: estimator's by evidence (docs/notes/defaults.md).
@@ -83,6 +90,13 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
             X, y = validate_data(self, X, y, **self._y_validation, **kwargs)
         if reset:
             image_shape = resolve_image_shape(self.image_shape, X.shape[1])
+            if nd_shape is None and math.prod(image_shape) != X.shape[1]:
+                raise ValueError(
+                    f"image_shape={self.image_shape!r} holds "
+                    f"{math.prod(image_shape)} values per image but X has "
+                    f"{X.shape[1]} features; the product of image_shape must "
+                    "equal n_features."
+                )
             if nd_shape is not None:
                 if self.image_shape is not None and image_shape != nd_shape:
                     raise ValueError(

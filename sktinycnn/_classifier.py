@@ -16,14 +16,6 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 
 from ._base import BaseTinyConv, with_callbacks
-from ._constraints import (
-    COMMON_CONSTRAINTS,
-    NONE,
-    PAIR,
-    POSITIVE_INT,
-    Options,
-    _Kind,
-)
 from ._heads import SigmoidLogLoss, SoftmaxLogLoss, binary_log_proba
 from ._labels import (
     as_label_target,
@@ -36,8 +28,6 @@ from ._labels import (
 )
 
 __all__ = ["TinyConvClassifier"]
-
-_DICT = _Kind(lambda value: isinstance(value, dict), "a dict {label: weight}")
 
 
 class _PartialFit:
@@ -235,12 +225,6 @@ default="constant"
     0.93
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        **COMMON_CONSTRAINTS,
-        "class_weight": [NONE, Options("balanced"), _DICT],
-        "pooling": [NONE, Options("max", "avg")],
-        "pool_size": [POSITIVE_INT, PAIR, Options("global")],
-    }
     _y_validation: ClassVar[dict] = {"multi_output": True}
 
     def __init__(

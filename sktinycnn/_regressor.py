@@ -14,7 +14,6 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 
 from ._base import BaseTinyConv, with_callbacks
-from ._constraints import BOOLEAN, COMMON_CONSTRAINTS
 from ._heads import SigmoidSquaredError
 from ._target_scaling import TargetScaler
 
@@ -256,10 +255,6 @@ default="constant"
     0.8
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        **COMMON_CONSTRAINTS,
-        "scale_target": [BOOLEAN],
-    }
     _y_validation: ClassVar[dict] = {"multi_output": True, "y_numeric": True}
     _auto_batch_size = 64
 
