@@ -225,6 +225,13 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
 
     def _fit_all_or_nothing(self, X, y, sample_weight, incremental, hooks, classes):
         validate_params(self.get_params(deep=False), self._parameter_constraints)
+        if incremental and self.early_stopping:
+            # MLPRegressor's and MLPClassifier's words first.
+            raise ValueError(
+                "partial_fit does not support early_stopping=True: there is no "
+                "fixed validation set across calls. Use fit, or set "
+                "early_stopping=False."
+            )
         first_call = not (
             (incremental or self.warm_start) and hasattr(self, "kernels_")
         )

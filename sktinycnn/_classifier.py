@@ -131,8 +131,8 @@ default="constant"
         score: as good, and trained longer). The held-out rows are chosen by
         a seeded hash of their pixels, so identical rows fall on the same side
         and a row of weight 2 is held out exactly when two copies of it would
-        be.
-        ``partial_fit`` ignores it, as MLPClassifier's does.
+        be. ``partial_fit`` refuses it with a ValueError, as MLPClassifier's
+        does: there is no fixed validation set across calls.
     validation_fraction : float, default=0.1
         Fraction of each class's weight held out with ``early_stopping``.
     shuffle : bool, default=True
@@ -329,6 +329,9 @@ default="constant"
     @with_callbacks
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch over ``X``, continuing from the current weights.
+
+        With ``early_stopping=True`` it raises a ValueError, as
+        MLPClassifier's ``partial_fit`` does.
 
         Parameters
         ----------

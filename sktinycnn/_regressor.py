@@ -137,7 +137,8 @@ default="constant"
         Hold out ``validation_fraction`` of the training data, stop when its
         R² stops improving, and keep the weights of the best epoch (of the
         last epoch within ``tol`` of the best score: as good, and trained
-        longer).
+        longer). ``partial_fit`` refuses it with a ValueError, as
+        MLPRegressor's does: there is no fixed validation set across calls.
     validation_fraction : float, default=0.1
         Fraction of the training data held out with ``early_stopping``.
     shuffle : bool, default=True
@@ -366,7 +367,8 @@ default="constant"
         that first range beyond its ends, or a ValueError is raised (never a
         silent loss: a constant first target can predict only that value, so
         any other later target is refused). The same holds for
-        ``warm_start=True``.
+        ``warm_start=True``. With ``early_stopping=True`` it raises a
+        ValueError, as MLPRegressor's ``partial_fit`` does.
 
         Parameters
         ----------
@@ -394,14 +396,7 @@ default="constant"
         >>> model.n_iter_, len(model.loss_curve_)
         (1, 3)
         """
-        if self.early_stopping:
-            raise ValueError(
-                "partial_fit does not support early_stopping=True: there is no "
-                "fixed validation set across calls. Use fit, or set "
-                "early_stopping=False."
-            )
         return self._fit(X, y, sample_weight, incremental=True)
-
 
     def _encode_targets(self, y, sample_weight, dtype, *, first_call, classes):
         """Targets in sigmoid units through the target scaling."""

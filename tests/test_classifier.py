@@ -223,12 +223,21 @@ def test_n_iter_no_change():
     assert model.n_iter_ == 6
 
 
-def test_early_stopping_with_partial_fit_is_ignored():
-    """MLPClassifier's partial_fit trains without a validation split."""
+def test_partial_fit_refuses_early_stopping():
+    """MLPClassifier's partial_fit raises with early_stopping=True, on the
+    first call as after a fit, and the model is left as it was."""
     X, y = _small()
     model = TinyConvClassifier(early_stopping=True, random_state=0)
-    model.partial_fit(X, y, classes=[0, 1])
-    assert model.n_iter_ == 1 and len(model.loss_curve_) == 1
+    with pytest.raises(ValueError, match=r"^partial_fit does not support "
+                       r"early_stopping=True"):
+        model.partial_fit(X, y, classes=[0, 1])
+    assert not hasattr(model, "classes_")
+    fit_quietly(model.set_params(max_iter=5), X, y)
+    before = model.predict_proba(X)
+    with pytest.raises(ValueError, match=r"^partial_fit does not support "
+                       r"early_stopping=True"):
+        model.partial_fit(X, y)
+    assert_array_equal(model.predict_proba(X), before)
 
 
 def test_verbose_prints_loss_and_validation(capsys):
