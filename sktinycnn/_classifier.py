@@ -343,8 +343,9 @@ default="constant"
         classes : array-like of shape (n_classes,), default=None
             Every label of all calls (e.g. ``np.unique(y_all)``): required on
             the first call, optional later (then it must be the same). ``y``
-            need not contain them all. For a multilabel ``y``, the label
-            indices ``0 .. n_labels - 1``.
+            need not contain them all, but there must be at least two: one
+            class is refused, as ``fit`` refuses a ``y`` of one class. For a
+            multilabel ``y``, the label indices ``0 .. n_labels - 1``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights.
 

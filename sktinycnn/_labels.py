@@ -179,7 +179,12 @@ def first_classes(y, multilabel, partial):
             )
         return classes_
     if partial is not None:
-        return unique_labels(partial.classes)
+        classes_ = unique_labels(partial.classes)
+        if len(classes_) < 2:
+            # As fit refuses y of one class: a model of one class has nothing
+            # to learn, and the heads need two.
+            raise _one_class_error(f"classes={partial.classes!r}", classes_[0])
+        return classes_
     return unique_labels(y)
 
 def check_classes(classes_, fitted_multilabel, y, multilabel, partial):
@@ -217,8 +222,15 @@ def check_two_classes(codes, classes_, sample_weight):
     """Refuse data of one class (among rows of positive weight)."""
     present = codes if sample_weight is None else codes[sample_weight > 0]
     if len(np.unique(present)) < 2:
-        raise ValueError(
-            "TinyConvClassifier needs samples of at least 2 classes in the "
-            "data (rows of positive weight), but the data contains only "
-            f"one class: {classes_[present[0]]!r}."
+        raise _one_class_error(
+            "the data (rows of positive weight)", classes_[present[0]]
         )
+
+
+def _one_class_error(what, label):
+    if isinstance(label, np.generic):
+        label = label.item()
+    return ValueError(
+        f"TinyConvClassifier needs at least 2 classes, but {what} holds only "
+        f"one: {label!r}."
+    )

@@ -257,6 +257,21 @@ def test_one_class_is_refused_with_a_clear_error():
         TinyConvClassifier().fit(X, y, sample_weight=y.astype(float))
 
 
+@pytest.mark.parametrize("classes", [[0], [0, 0], np.array([3])])
+def test_partial_fit_refuses_one_declared_class(classes):
+    """One declared class is refused with fit's error, never an IndexError at
+    predict; the model is left unfitted."""
+    X, _ = _small()
+    model = TinyConvClassifier(random_state=0)
+    with pytest.raises(ValueError, match=r"^TinyConvClassifier needs at least 2 "
+                       r"classes, but classes=") as partial:
+        model.partial_fit(X, np.full(len(X), classes[0]), classes=classes)
+    assert not hasattr(model, "classes_")
+    with pytest.raises(ValueError) as full:
+        TinyConvClassifier().fit(X, np.full(len(X), classes[0]))
+    assert str(partial.value).split(", but")[0] == str(full.value).split(", but")[0]
+
+
 def test_regression_target_is_refused():
     X, _ = _small()
     with pytest.raises(ValueError, match="Unknown label type"):
