@@ -44,6 +44,16 @@ def as_label_target(y):
     check_classification_targets(y)
     kind = type_of_target(y, input_name="y")
     if kind == "multilabel-indicator":
+        values = np.unique(y)
+        # scikit-learn calls any 2-D y of at most two integral values an
+        # indicator (2 * Y, or -1/1); the sigmoid's log-loss needs 0/1
+        # targets, and "non-zero marks a label" would mark every label of -1/1.
+        if not np.isin(values, [0, 1]).all():
+            raise ValueError(
+                "A multilabel y must be a 0/1 indicator matrix (1 where a label "
+                f"applies); got values {values.tolist()}. Binarise it first, "
+                "e.g. (y > 0).astype(int)."
+            )
         return y.astype(np.int64), True
     if kind not in ("binary", "multiclass"):
         raise ValueError(

@@ -106,6 +106,35 @@ def test_multilabel_partial_fit():
         TinyConvClassifier().partial_fit(X, Y, classes=[0, 1])
 
 
+@pytest.mark.parametrize("encode", [lambda Y: 2 * Y, lambda Y: 2 * Y - 1,
+                                    lambda Y: Y + 1, lambda Y: 3 * np.ones_like(Y)])
+def test_multilabel_indicator_of_other_values_is_refused(encode):
+    """scikit-learn calls 2 * Y (or -1/1) a multilabel indicator; its values
+    are not 0/1 targets for the sigmoid's log-loss, so fit, partial_fit and a
+    warm start refuse them rather than train towards them."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(20, 16))
+    Y = (X[:, :3] > 0.5).astype(int)
+    match = r"^A multilabel y must be a 0/1 indicator matrix .* got values \["
+    with pytest.raises(ValueError, match=match):
+        TinyConvClassifier(random_state=0).fit(X, encode(Y))
+    with pytest.raises(ValueError, match=match):
+        TinyConvClassifier().partial_fit(X, encode(Y), classes=[0, 1, 2])
+    model = fit_quietly(TinyConvClassifier(warm_start=True, max_iter=3), X, Y)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, encode(Y))
+
+
+@pytest.mark.parametrize("dtype", [bool, np.float64, np.int8])
+def test_multilabel_indicator_of_any_0_1_dtype_trains(dtype):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(20, 16))
+    Y = (X[:, :3] > 0.5).astype(dtype)
+    model = fit_quietly(TinyConvClassifier(random_state=0, max_iter=20), X, Y)
+    assert min(model.loss_curve_) >= 0
+    assert_array_equal(model.classes_, [0, 1, 2])
+
+
 def test_partial_fit_classes_error():
     """test_partial_fit_classes_error: classes required, then fixed."""
     X, y = _small()
