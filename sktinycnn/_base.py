@@ -7,8 +7,10 @@ nothing; it runs the one forward pass (:mod:`._kernels`) for ``predict`` and
 encoded for the head, how validation is scored, and what ``predict`` returns.
 """
 
+import functools
 import math
 import numbers
+import types
 import warnings
 from typing import ClassVar
 
@@ -30,7 +32,53 @@ from ._parallel import n_threads
 from ._pooling import pool_forward, resolve_pool_size
 from ._training import Trainer, TrainingState, caller_stacklevel
 
-__all__ = ["BaseTinyConv", "with_callbacks"]
+__all__ = ["BaseTinyConv", "PartialFitEarlyStoppingError", "unless_early_stopping",
+           "with_callbacks"]
+
+
+class PartialFitEarlyStoppingError(ValueError, AttributeError):
+    """``partial_fit`` while ``early_stopping=True``: there is no fixed
+    validation set across calls.
+
+    A ValueError, as MLPRegressor's and MLPClassifier's refusal; also an
+    AttributeError, so that ``hasattr(estimator, "partial_fit")`` is False,
+    as for a method that scikit-learn's ``available_if`` hides.
+    """
+
+    def __init__(self):
+        # MLPRegressor's and MLPClassifier's words first.
+        super().__init__(
+            "partial_fit does not support early_stopping=True: there is no fixed "
+            "validation set across calls. Use fit, or set early_stopping=False."
+        )
+
+
+class unless_early_stopping:
+    """Make ``partial_fit`` unavailable while ``early_stopping=True``.
+
+    Getting the method from such an estimator raises
+    :class:`PartialFitEarlyStoppingError`: calling it fails with MLP's
+    ValueError, and scikit-learn's checks and meta-estimators, which look for
+    ``partial_fit`` with ``hasattr``, see none. From the class it is the plain
+    function (signatures, metadata routing, documentation).
+    """
+
+    def __init__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.method
+        if _early_stopping(obj):
+            raise PartialFitEarlyStoppingError()
+        return types.MethodType(self.method, obj)
+
+
+def _early_stopping(estimator):
+    # An invalid value leaves partial_fit available, for fit's check to name.
+    value = getattr(estimator, "early_stopping", False)
+    return isinstance(value, bool | np.bool_) and bool(value)
 
 
 class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
@@ -226,12 +274,8 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
     def _fit_all_or_nothing(self, X, y, sample_weight, incremental, hooks, classes):
         validate_params(self.get_params(deep=False), self._parameter_constraints)
         if incremental and self.early_stopping:
-            # MLPRegressor's and MLPClassifier's words first.
-            raise ValueError(
-                "partial_fit does not support early_stopping=True: there is no "
-                "fixed validation set across calls. Use fit, or set "
-                "early_stopping=False."
-            )
+            # A bound partial_fit taken before set_params(early_stopping=True).
+            raise PartialFitEarlyStoppingError()
         first_call = not (
             (incremental or self.warm_start) and hasattr(self, "kernels_")
         )

@@ -15,7 +15,7 @@ from scipy.special import expit
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 
-from ._base import BaseTinyConv, with_callbacks
+from ._base import BaseTinyConv, unless_early_stopping, with_callbacks
 from ._heads import SigmoidLogLoss, SoftmaxLogLoss, binary_log_proba
 from ._labels import (
     as_label_target,
@@ -326,12 +326,15 @@ default="constant"
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @unless_early_stopping
     @with_callbacks
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch over ``X``, continuing from the current weights.
 
-        With ``early_stopping=True`` it raises a ValueError, as
-        MLPClassifier's ``partial_fit`` does.
+        With ``early_stopping=True`` it is unavailable: getting it raises
+        MLPClassifier's ValueError ("partial_fit does not support
+        early_stopping=True"), which is also an AttributeError, so
+        ``hasattr(model, "partial_fit")`` is False.
 
         Parameters
         ----------

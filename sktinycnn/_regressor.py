@@ -13,7 +13,7 @@ from scipy.special import expit
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 
-from ._base import BaseTinyConv, with_callbacks
+from ._base import BaseTinyConv, unless_early_stopping, with_callbacks
 from ._heads import SigmoidSquaredError
 from ._target_scaling import TargetScaler
 
@@ -357,6 +357,7 @@ default="constant"
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @unless_early_stopping
     @with_callbacks
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch over ``X``, continuing from the current weights.
@@ -367,8 +368,12 @@ default="constant"
         that first range beyond its ends, or a ValueError is raised (never a
         silent loss: a constant first target can predict only that value, so
         any other later target is refused). The same holds for
-        ``warm_start=True``. With ``early_stopping=True`` it raises a
-        ValueError, as MLPRegressor's ``partial_fit`` does.
+        ``warm_start=True``.
+
+        With ``early_stopping=True`` it is unavailable: getting it raises
+        MLPRegressor's ValueError ("partial_fit does not support
+        early_stopping=True"), which is also an AttributeError, so
+        ``hasattr(model, "partial_fit")`` is False.
 
         Parameters
         ----------
