@@ -242,5 +242,5 @@ def _one_class_error(what, label):
         label = label.item()
     return ValueError(
         f"TinyConvClassifier needs at least 2 classes, but {what} holds only "
-        f"one: {label!r}."
+        f"one class: {label!r}."
     )
