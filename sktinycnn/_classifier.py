@@ -21,6 +21,7 @@ from ._labels import (
     as_label_target,
     check_classes,
     check_two_classes,
+    check_validation_classes,
     class_weight_per_row,
     content_keyed_split,
     encode_labels,
@@ -131,10 +132,14 @@ default="constant"
         score: as good, and trained longer). The held-out rows are chosen by
         a seeded hash of their pixels, so identical rows fall on the same side
         and a row of weight 2 is held out exactly when two copies of it would
-        be. ``partial_fit`` refuses it with a ValueError, as MLPClassifier's
-        does: there is no fixed validation set across calls.
+        be. A validation set smaller than the number of classes is refused,
+        as MLPClassifier refuses it (see :ref:`classification`).
+        ``partial_fit`` refuses ``early_stopping=True`` with a ValueError, as
+        MLPClassifier's does: there is no fixed validation set across calls.
     validation_fraction : float, default=0.1
-        Fraction of each class's weight held out with ``early_stopping``.
+        Fraction of the training weight held out with ``early_stopping``
+        (rounded up to whole images), each class giving about that fraction
+        of its own.
     shuffle : bool, default=True
         Whether to shuffle the samples at every epoch.
     random_state : int, RandomState instance or None, default=None
@@ -400,6 +405,11 @@ default="constant"
                 head = SoftmaxLogLoss()
         if not multilabel and partial is None:
             check_two_classes(codes, classes_, sample_weight)
+            if self.early_stopping:
+                # Before the class weights join the sample weights.
+                check_validation_classes(
+                    codes, sample_weight, self.validation_fraction
+                )
         row_weight = class_weight_per_row(
             self.class_weight, classes_, codes, sample_weight, multilabel
         )

@@ -238,6 +238,95 @@ def test_early_stopping_holds_out_every_class():
         assert (i in val2) == (100 + i in val2)
 
 
+@pytest.mark.parametrize(
+    "n, n_classes, fraction",
+    [(150, 10, 0.1), (30, 10, 0.34), (100, 3, 0.2), (61, 7, 0.25), (40, 2, 0.05)],
+)
+def test_early_stopping_holds_out_validation_fraction(n, n_classes, fraction):
+    """ceil(fraction * n) rows, as MLPClassifier's train_test_split: not one
+    row or more per class whatever the fraction; each class gives about its
+    share."""
+    from sktinycnn._labels import content_keyed_split
+
+    rng = np.random.RandomState(0)
+    images = rng.uniform(size=(n, 1, 3, 3))
+    groups = np.arange(n) % n_classes
+    _, val = content_keyed_split(images, groups, None, fraction, rng)
+    assert len(val) == int(np.ceil(fraction * n))
+    for group in range(n_classes):
+        share = fraction * (groups == group).sum()
+        assert abs((groups[val] == group).sum() - share) <= 1
+
+
+def test_early_stopping_split_weighs_rows_as_copies():
+    """A row of weight k is held out exactly when its k copies are."""
+    from sktinycnn._labels import content_keyed_split
+
+    rng = np.random.RandomState(0)
+    images = rng.uniform(size=(40, 1, 3, 3))
+    groups = np.arange(40) % 3
+    weights = rng.randint(1, 4, size=40)
+    for seed in range(5):
+        _, val = content_keyed_split(
+            images, groups, weights.astype(float), 0.2, np.random.RandomState(seed)
+        )
+        copies = np.repeat(np.arange(40), weights)
+        _, val_copies = content_keyed_split(
+            images[copies], groups[copies], None, 0.2, np.random.RandomState(seed)
+        )
+        assert_array_equal(np.unique(copies[val_copies]), val)
+
+
+@pytest.mark.parametrize(
+    "n, n_classes, fraction, held",
+    [(20, 10, 0.1, 2), (4, 2, 0.1, 1), (30, 3, 0.05, 2)],
+)
+def test_early_stopping_refuses_fewer_validation_rows_than_classes(
+    n, n_classes, fraction, held
+):
+    """MLPClassifier's refusal, with its words first; the model is unchanged."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(n, 3, 3))
+    y = np.arange(n) % n_classes
+    model = TinyConvClassifier(early_stopping=True, validation_fraction=fraction)
+    with pytest.raises(
+        ValueError,
+        match=rf"^The test_size = {held} should be greater or equal to the "
+        rf"number of classes = {n_classes}: .* Increase 'validation_fraction'",
+    ):
+        model.fit(X, y)
+    assert not hasattr(model, "classes_")
+    model = fit_quietly(
+        TinyConvClassifier(early_stopping=True, validation_fraction=0.5,
+                           max_iter=2), X, y,
+    )
+    assert len(model.validation_scores_) == 2
+
+
+def test_early_stopping_refusal_counts_rows_as_copies_whatever_the_scale():
+    """A row of weight 2 counts as two copies (as check_sample_weight_
+    equivalence needs), scaling the weights changes nothing, and class
+    weights do not count."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(9, 3, 3))
+    y = np.arange(9) % 3
+    weights = np.array([4, 3, 4, 3, 4, 3, 2, 2, 2])  # 27 rows as copies
+    match = r"^The test_size = 2 should be greater or equal to the number of "
+    with pytest.raises(ValueError, match=match):
+        TinyConvClassifier(early_stopping=True, validation_fraction=0.2).fit(X, y)
+    for scale in (1, 1e-3, 1e3):
+        fit_quietly(
+            TinyConvClassifier(early_stopping=True, validation_fraction=0.2,
+                               max_iter=2),
+            X, y, sample_weight=scale * weights,
+        )
+    with pytest.raises(ValueError, match=match):
+        TinyConvClassifier(
+            early_stopping=True, validation_fraction=0.2,
+            class_weight={0: 1000, 1: 1e-4, 2: 1e-4},
+        ).fit(X, y, sample_weight=np.full(9, 1e-3))
+
+
 def test_n_iter_no_change():
     """test_n_iter_no_change / test_n_iter_no_change_inf."""
     X, y = _small()
