@@ -115,7 +115,8 @@ default="constant"
         Maximum number of epochs.
     tol : float, default=1e-4
         Tolerance of the stopping rule: training stops when the training
-        log-loss (or, with ``early_stopping``, the validation accuracy) has
+        log-loss (or, with ``early_stopping``, the validation accuracy, or at
+        an accuracy within ``tol`` of the best the validation log-loss) has
         not improved by at least ``tol`` for ``n_iter_no_change`` epochs.
     n_iter_no_change : int, default=10
         Epochs without improvement before the stopping rule fires.
@@ -128,8 +129,11 @@ default="constant"
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stratified by
         class, stop when its accuracy stops improving, and keep the weights
-        of the best epoch (of the last epoch within ``tol`` of the best
-        score: as good, and trained longer). The held-out rows are chosen by
+        of the best epoch. Accuracies within ``tol`` of the best tie, and ties
+        rank by the validation log-loss (the later epoch on equal loss): an
+        accuracy that cannot rise, such as 1 from the first epoch, does not
+        stop training while the log-loss still falls by more than ``tol``
+        (see :ref:`classification`). The held-out rows are chosen by
         a seeded hash of their pixels, so identical rows fall on the same side
         and a row of weight 2 is held out exactly when two copies of it would
         be. A validation set smaller than the number of classes is refused,
@@ -200,7 +204,9 @@ default="constant"
     validation_loss_curve_ : list of float or None
         Validation log-loss (no penalty) of every epoch.
     best_validation_score_ : float or None
-        Best validation accuracy (None without ``early_stopping``).
+        Best validation accuracy (None without ``early_stopping``); the
+        weights kept may be those of a later epoch within ``tol`` of it and of
+        lower validation log-loss.
 
     See Also
     --------

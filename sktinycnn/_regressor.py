@@ -118,9 +118,10 @@ default="constant"
         Maximum number of epochs.
     tol : float, default=1e-6
         Tolerance of the stopping rule: training stops when the training loss
-        (or, with ``early_stopping``, the validation score) has not improved by
-        at least ``tol`` for ``n_iter_no_change`` consecutive epochs. The loss
-        is in sigmoid units (at most 0.125), hence the small default.
+        (or, with ``early_stopping``, the validation score, or at a score
+        within ``tol`` of the best the validation loss) has not improved by at
+        least ``tol`` for ``n_iter_no_change`` consecutive epochs. The loss is
+        in sigmoid units (at most 0.125), hence the small default.
     n_iter_no_change : int, default=5
         Epochs without improvement before the stopping rule fires
         (MLPRegressor's is 10; after the cooldown below, a shorter wait costs
@@ -135,10 +136,12 @@ default="constant"
         current step size.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stop when its
-        R² stops improving, and keep the weights of the best epoch (of the
-        last epoch within ``tol`` of the best score: as good, and trained
-        longer). ``partial_fit`` refuses it with a ValueError, as
-        MLPRegressor's does: there is no fixed validation set across calls.
+        R² stops improving, and keep the weights of the best epoch. Scores
+        within ``tol`` of the best tie, and ties rank by the validation loss
+        (the later epoch on equal loss): an epoch that ties the best R² with a
+        validation loss lower by more than ``tol`` is an improvement.
+        ``partial_fit`` refuses it with a ValueError, as MLPRegressor's does:
+        there is no fixed validation set across calls.
     validation_fraction : float, default=0.1
         Fraction of the training data held out with ``early_stopping``.
     shuffle : bool, default=True
@@ -217,7 +220,9 @@ default="constant"
     validation_loss_curve_ : list of float or None
         Validation loss (sigmoid units, no penalty) of every epoch.
     best_validation_score_ : float or None
-        Best validation R² (None without ``early_stopping``).
+        Best validation R² (None without ``early_stopping``); the weights
+        kept may be those of a later epoch within ``tol`` of it and of lower
+        validation loss.
 
     See Also
     --------

@@ -78,6 +78,8 @@ class TrainingState:
     validation_scores: list = field(default_factory=list)
     validation_loss_curve: list = field(default_factory=list)
     best_validation_score: float = -np.inf
+    #: The validation loss of the epoch whose weights early stopping keeps.
+    best_validation_loss: float = np.inf
 
     def to_dict(self):
         """The state as plain containers, arrays and numbers (for pickles)."""
@@ -438,23 +440,35 @@ class Trainer:
         return theta, n_iter
 
     def _record_validation(self, theta, state):
-        """Record the epoch's validation score; whether to keep its weights.
+        """Record the epoch's validation score and loss; whether to keep its weights.
 
-        An epoch within ``tol`` of the best score so far is as good as the
-        best (the stopping rule's meaning of ``tol``), and the later of equal
-        epochs is kept: it has trained longer. (With extreme class weights the
-        scores of later epochs can differ from the best by 1e-7 only.)
+        Epochs rank by validation score; scores within ``tol`` of the best so
+        far tie (the stopping rule's meaning of ``tol``), and ties rank by the
+        validation loss, the later epoch first on equal loss (it has trained
+        longer). An epoch improves when its score beats the best by more than
+        ``tol``, or ties it with a loss lower by more than ``tol`` than the
+        kept epoch's: a score that cannot rise while the model still learns (an
+        accuracy of 1 on a small validation set, or one that extreme class
+        weights hold within 1e-7 of the best) then does not stop training.
         """
         score, loss = self.validation(theta)
         state.validation_loss_curve.append(float(loss))
         state.validation_scores.append(float(score))
         tol = self.params["tol"]
-        keep = score >= state.best_validation_score - tol
-        if score < state.best_validation_score + tol:
-            state.no_improvement_count += 1
+        best = state.best_validation_score
+        if score > best + tol:
+            improved = keep = True
+        elif score >= best - tol:
+            improved = loss < state.best_validation_loss - tol
+            keep = loss <= state.best_validation_loss
         else:
-            state.no_improvement_count = 0
-        if score > state.best_validation_score:
+            improved = keep = False
+        state.no_improvement_count = 0 if improved else (
+            state.no_improvement_count + 1
+        )
+        if keep:
+            state.best_validation_loss = float(loss)
+        if score > best:
             state.best_validation_score = float(score)
         return keep
 
@@ -471,7 +485,10 @@ class Trainer:
             state.best_loss = min(state.best_loss, loss)
         if state.no_improvement_count <= p["n_iter_no_change"]:
             return False
-        what = "Validation score" if early_stopping else "Training loss"
+        what = (
+            "Validation score (or, at a tied score, validation loss)"
+            if early_stopping else "Training loss"
+        )
         message = (
             f"{what} did not improve more than tol={tol:f} for "
             f"{p['n_iter_no_change']} consecutive epochs."

@@ -327,6 +327,28 @@ def test_early_stopping_refusal_counts_rows_as_copies_whatever_the_scale():
         ).fit(X, y, sample_weight=np.full(9, 1e-3))
 
 
+def test_early_stopping_goes_on_while_a_saturated_accuracy_hides_progress():
+    """check_class_weight_classifiers' binary problem, with early stopping at
+    the default step size: with weights 1000 and 1e-4 the weighted validation
+    accuracy is 1 from the first epoch, but the validation log-loss still
+    falls, so training goes on until the model predicts the heavy class."""
+    from sklearn.datasets import make_blobs
+    from sklearn.model_selection import train_test_split
+
+    X, y = make_blobs(centers=2, random_state=0, cluster_std=20)
+    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.5,
+                                                   random_state=0)
+    model = TinyConvClassifier(
+        early_stopping=True, validation_fraction=0.2, n_iter_no_change=20,
+        max_iter=1000, class_weight={0: 1000, 1: 1e-4}, random_state=0,
+    ).fit(X_train, y_train)
+    assert min(model.validation_scores_) > 1 - 1e-6
+    assert model.n_iter_ > 60
+    losses = model.validation_loss_curve_
+    assert min(losses) < 0.5 * losses[0]
+    assert np.mean(model.predict(X_test) == 0) > 0.87
+
+
 def test_n_iter_no_change():
     """test_n_iter_no_change / test_n_iter_no_change_inf."""
     X, y = _small()
