@@ -39,7 +39,7 @@ class _PartialFit:
 
 
 class TinyConvClassifier(ClassifierMixin, BaseTinyConv):
-    """Tiny convolutional network classifier: conv -> tanh -> dense -> log-loss.
+    """Tiny convolutional network classifier: conv -> tanh -> pool -> dense -> log-loss.
 
     The network of :class:`TinyConvRegressor` with a classifier's head, the
     training controls of :class:`~sklearn.neural_network.MLPClassifier`, and

@@ -31,7 +31,7 @@ memory traffic at large ones, so the math is laid out for both:
 validation scoring. A non-finite pre-activation raises
 :class:`ConvolutionOverflowError`, decided on the pre-activations themselves
 (``tanh(inf)`` is 1, and ``inf - inf`` is NaN only on some BLAS kernels).
-NumPy and SciPy only; no state outside the objects' buffers.
+NumPy only; no state outside the objects' buffers.
 """
 
 import itertools
@@ -144,9 +144,9 @@ def chunk_size(arch, dtype, n_images, chunk_bytes=None):
     # The operands of the two GEMMs, which every pass of a chunk reads: the
     # patches and the maps, with a second map-sized buffer where the backward
     # pass cannot run in place over the maps. The pooled buffers (a quarter of
-    # the maps or less) are left out: counting them cut a float32 chunk of the
-    # pooled W3 from 16 images to 13, and a batch of 64 then paid a fifth
-    # chunk's fixed cost, while the chunks stay below the cache.
+    # the maps or less) are left out: they fit beside them in the cache, and
+    # counting them would split batches into more chunks, each with its fixed
+    # cost (docs/notes/kernels.md).
     maps = arch.n_filters * (1 + _needs_grad_maps(arch))
     per_image = arch.n_columns * (maps + arch.n_rows) * itemsize
     return int(max(1, min(n_images, chunk_bytes // per_image)))
@@ -271,8 +271,8 @@ class _Patcher:
 def _strided(array, shape, strides):
     """View of the C-contiguous ``array`` with ``shape`` and byte ``strides``.
 
-    As ``as_strided``, whose Python overhead (4 us) is a tenth of a chunk's
-    patch writing; the caller keeps every index inside ``array``.
+    As ``as_strided``, without its Python overhead, which is not small beside
+    a chunk's patch writing; the caller keeps every index inside ``array``.
     """
     return np.ndarray(shape, array.dtype, array, 0, strides)
 

@@ -21,15 +21,15 @@ __all__ = ["TinyConvRegressor"]
 
 
 class TinyConvRegressor(RegressorMixin, BaseTinyConv):
-    """Tiny convolutional network regressor: conv -> tanh -> dense -> sigmoid.
+    """Tiny convolutional network regressor: conv -> tanh -> pool -> dense -> sigmoid.
 
     The network of the "Only Numpy: Implementing Convolutional Neural Network"
     tutorial as a scikit-learn regressor: each image goes through a 2-D true
     convolution (``scipy.signal.convolve2d`` semantics, summed over channels)
-    with ``n_filters`` kernels, a tanh, a flatten, a dense layer with one
-    output per target and a logistic sigmoid. It is trained on half squared
-    error by mini-batch SGD or Adam, with the training controls of
-    :class:`~sklearn.neural_network.MLPRegressor`.
+    with ``n_filters`` kernels, a tanh, an optional max or average pooling, a
+    flatten, a dense layer with one output per target and a logistic sigmoid.
+    It is trained on half squared error by mini-batch SGD or Adam, with the
+    training controls of :class:`~sklearn.neural_network.MLPRegressor`.
 
     Because the output is a sigmoid, each target is by default mapped from its
     training range into ``[0.1, 0.9]`` and mapped back at predict time
@@ -71,9 +71,11 @@ class TinyConvRegressor(RegressorMixin, BaseTinyConv):
         Standard deviation of every initial weight, kernels and dense weights
         alike (the tutorial's ``randn(...) * 4`` is ``kernel_scale=4``).
         ``None`` is fan-in based: kernels get ``1 / sqrt(channels * kh * kw)``
-        (LeCun normal, suited to tanh) and dense weights ``0.1 / sqrt(n_filters
-        * ho * wo)``, small so that every output starts near the sigmoid's
-        centre (larger random outputs made some seeds stall on a plateau).
+        (LeCun normal, suited to tanh) and dense weights ``0.1 /
+        sqrt(n_hidden)``, with ``n_hidden = n_filters * hp * wp`` the dense
+        layer's inputs (``coef_.shape[0]``), small so that every output starts
+        near the sigmoid's centre (larger random outputs made some seeds stall
+        on a plateau).
     scale_target : bool, default=True
         Map each target's training range (over rows of positive weight) into
         ``[0.1, 0.9]`` for training and back at predict. A constant target maps
@@ -81,9 +83,10 @@ class TinyConvRegressor(RegressorMixin, BaseTinyConv):
         tutorial does; they should then lie in (0, 1).
     solver : {"sgd", "adam"}, default="adam"
         The optimiser. With ``"adam"`` the steps of the dense weights are
-        scaled by ``min(1, 256 / n_hidden)`` (``n_hidden = n_filters * ho *
-        wo``), so that the same ``learning_rate`` suits small and large
-        images (see Notes); ``"sgd"`` takes plain steps.
+        scaled by ``min(1, 256 / n_hidden)`` (``n_hidden = n_filters * hp *
+        wp``, the size of the pooled maps, ``(ho, wo)`` without pooling), so
+        that the same ``learning_rate`` suits small and large images (see
+        Notes); ``"sgd"`` takes plain steps.
     learning_rate : float, default=0.03
         Initial step size (``learning_rate_init`` of MLPRegressor). The
         tutorial uses 0.7 with plain SGD on single images.

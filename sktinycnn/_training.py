@@ -5,8 +5,8 @@ next (``warm_start``, ``partial_fit``): the optimiser, the shuffling
 generator, the samples seen and the loss and validation curves.
 :class:`Trainer` runs epochs over fixed data, from a flat parameter vector
 and a state, both its own copies: the estimator adopts them only once training
-has finished, so a failed fit leaves the model as it was. NumPy only, and the
-estimator's words for messages.
+has finished, so a failed fit leaves the model as it was. NumPy, and
+scikit-learn's ConvergenceWarning; the estimator's words for messages.
 """
 
 import copy
@@ -338,8 +338,9 @@ class Trainer:
             hint = " or fit in float64" if theta.dtype == np.float32 else ""
             raise ConvolutionOverflowError(
                 "X is so large that the convolution overflows "
-                f"{theta.dtype.name}, and training could only saturate the "
-                f"network: scale the inputs (e.g. StandardScaler){hint}."
+                f"{theta.dtype.name}: the model could not predict these images "
+                "and their gradient is not a number: scale the inputs (e.g. "
+                f"StandardScaler){hint}."
             )
         n = self.data.images.shape[0]
         n_epochs = 1 if incremental else p["max_iter"]
