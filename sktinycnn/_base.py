@@ -7,8 +7,12 @@ nothing; it runs the one forward pass (:mod:`._kernels`) for ``predict`` and
 encoded for the head, how validation is scored, and what ``predict`` returns.
 """
 
+import functools
+import math
 import numbers
+import types
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,7 +23,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import __version__
 from ._callbacks import CallbackSupportMixin, EpochHooks, with_callbacks
-from ._constraints import PER_BLOCK, validate_params
+from ._constraints import PARAMETER_CONSTRAINTS, PER_BLOCK, validate_params
 from ._images import as_images, resolve_image_shape
 from ._kernels import TrainingData, forward
 from ._network import NetworkSpec, initialize
@@ -28,16 +32,67 @@ from ._parallel import n_threads
 from ._pooling import pool_forward
 from ._training import Trainer, TrainingState, caller_stacklevel
 
-__all__ = ["BaseTinyConv", "with_callbacks"]
+__all__ = ["BaseTinyConv", "PartialFitEarlyStoppingError", "unless_early_stopping",
+           "with_callbacks"]
+
+
+class PartialFitEarlyStoppingError(ValueError, AttributeError):
+    """``partial_fit`` while ``early_stopping=True``: there is no fixed
+    validation set across calls.
+
+    A ValueError, as MLPRegressor's and MLPClassifier's refusal; also an
+    AttributeError, so that ``hasattr(estimator, "partial_fit")`` is False,
+    as for a method that scikit-learn's ``available_if`` hides.
+    """
+
+    def __init__(self):
+        # MLPRegressor's and MLPClassifier's words first.
+        super().__init__(
+            "partial_fit does not support early_stopping=True: there is no fixed "
+            "validation set across calls. Use fit, or set early_stopping=False."
+        )
+
+
+class unless_early_stopping:
+    """Make ``partial_fit`` unavailable while ``early_stopping=True``.
+
+    Getting the method from such an estimator raises
+    :class:`PartialFitEarlyStoppingError`: calling it fails with MLP's
+    ValueError, and scikit-learn's checks and meta-estimators, which look for
+    ``partial_fit`` with ``hasattr``, see none. From the class it is the plain
+    function (signatures, metadata routing, documentation).
+    """
+
+    def __init__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.method
+        if _early_stopping(obj):
+            raise PartialFitEarlyStoppingError()
+        return types.MethodType(self.method, obj)
+
+
+def _early_stopping(estimator):
+    # An invalid value leaves partial_fit available, for fit's check to name.
+    value = getattr(estimator, "early_stopping", False)
+    return isinstance(value, bool | np.bool_) and bool(value)
 
 
 class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
     """Base class of the estimators; not for direct use.
 
-    A subclass defines ``_parameter_constraints``, ``_y_validation`` (the
-    keywords of ``validate_data`` for ``y``), ``_encode_targets`` (targets
-    for its head, and the head), ``_validation_score`` and ``predict``.
+    A subclass defines ``_y_validation`` (the keywords of ``validate_data``
+    for ``y``), ``_encode_targets`` (targets for its head, and the head),
+    ``_validation_score`` and ``predict``.
     """
+
+    #: The values each parameter accepts: the one table of both estimators,
+    #: which ``fit`` checks every parameter against (a parameter missing from
+    #: it is an error).
+    _parameter_constraints: ClassVar[dict] = PARAMETER_CONSTRAINTS
 
     #: ``batch_size="auto"`` is ``min(_auto_batch_size, n_samples)``: each
     #: estimator's by evidence (docs/notes/defaults.md).
@@ -83,6 +138,13 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
             X, y = validate_data(self, X, y, **self._y_validation, **kwargs)
         if reset:
             image_shape = resolve_image_shape(self.image_shape, X.shape[1])
+            if nd_shape is None and math.prod(image_shape) != X.shape[1]:
+                raise ValueError(
+                    f"image_shape={self.image_shape!r} holds "
+                    f"{math.prod(image_shape)} values per image but X has "
+                    f"{X.shape[1]} features; the product of image_shape must "
+                    "equal n_features."
+                )
             if nd_shape is not None:
                 if self.image_shape is not None and image_shape != nd_shape:
                     raise ValueError(
@@ -233,6 +295,9 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
 
     def _fit_all_or_nothing(self, X, y, sample_weight, incremental, hooks, classes):
         validate_params(self.get_params(deep=False), self._parameter_constraints)
+        if incremental and self.early_stopping:
+            # A bound partial_fit taken before set_params(early_stopping=True).
+            raise PartialFitEarlyStoppingError()
         first_call = not (
             (incremental or self.warm_start) and hasattr(self, "kernels_")
         )

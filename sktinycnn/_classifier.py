@@ -15,21 +15,13 @@ from scipy.special import expit
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 
-from ._base import BaseTinyConv, with_callbacks
-from ._constraints import (
-    COMMON_CONSTRAINTS,
-    NONE,
-    PAIR,
-    POSITIVE_INT,
-    Options,
-    PerBlock,
-    _Kind,
-)
+from ._base import BaseTinyConv, unless_early_stopping, with_callbacks
 from ._heads import SigmoidLogLoss, SoftmaxLogLoss, binary_log_proba
 from ._labels import (
     as_label_target,
     check_classes,
     check_two_classes,
+    check_validation_classes,
     class_weight_per_row,
     content_keyed_split,
     encode_labels,
@@ -37,8 +29,6 @@ from ._labels import (
 )
 
 __all__ = ["TinyConvClassifier"]
-
-_DICT = _Kind(lambda value: isinstance(value, dict), "a dict {label: weight}")
 
 
 class _PartialFit:
@@ -49,7 +39,7 @@ class _PartialFit:
 
 
 class TinyConvClassifier(ClassifierMixin, BaseTinyConv):
-    """Tiny convolutional network classifier: conv -> tanh -> dense -> log-loss.
+    """Tiny convolutional network classifier: conv -> tanh -> pool -> dense -> log-loss.
 
     The network of :class:`TinyConvRegressor` with a classifier's head, the
     training controls of :class:`~sklearn.neural_network.MLPClassifier`, and
@@ -125,7 +115,8 @@ default="constant"
         Maximum number of epochs.
     tol : float, default=1e-4
         Tolerance of the stopping rule: training stops when the training
-        log-loss (or, with ``early_stopping``, the validation accuracy) has
+        log-loss (or, with ``early_stopping``, the validation accuracy, or at
+        an accuracy within ``tol`` of the best the validation log-loss) has
         not improved by at least ``tol`` for ``n_iter_no_change`` epochs.
     n_iter_no_change : int, default=10
         Epochs without improvement before the stopping rule fires.
@@ -138,14 +129,21 @@ default="constant"
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stratified by
         class, stop when its accuracy stops improving, and keep the weights
-        of the best epoch (of the last epoch within ``tol`` of the best
-        score: as good, and trained longer). The held-out rows are chosen by
+        of the best epoch. Accuracies within ``tol`` of the best tie, and ties
+        rank by the validation log-loss (the later epoch on equal loss): an
+        accuracy that cannot rise, such as 1 from the first epoch, does not
+        stop training while the log-loss still falls by more than ``tol``
+        (see :ref:`classification`). The held-out rows are chosen by
         a seeded hash of their pixels, so identical rows fall on the same side
         and a row of weight 2 is held out exactly when two copies of it would
-        be.
-        ``partial_fit`` ignores it, as MLPClassifier's does.
+        be. A validation set smaller than the number of classes is refused,
+        as MLPClassifier refuses it (see :ref:`classification`).
+        ``partial_fit`` refuses ``early_stopping=True`` with a ValueError, as
+        MLPClassifier's does: there is no fixed validation set across calls.
     validation_fraction : float, default=0.1
-        Fraction of each class's weight held out with ``early_stopping``.
+        Fraction of the training weight held out with ``early_stopping``
+        (rounded up to whole images), each class giving about that fraction
+        of its own.
     shuffle : bool, default=True
         Whether to shuffle the samples at every epoch.
     random_state : int, RandomState instance or None, default=None
@@ -206,7 +204,9 @@ default="constant"
     validation_loss_curve_ : list of float or None
         Validation log-loss (no penalty) of every epoch.
     best_validation_score_ : float or None
-        Best validation accuracy (None without ``early_stopping``).
+        Best validation accuracy (None without ``early_stopping``); the
+        weights kept may be those of a later epoch within ``tol`` of it and of
+        lower validation log-loss.
 
     See Also
     --------
@@ -236,12 +236,6 @@ default="constant"
     0.93
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        **COMMON_CONSTRAINTS,
-        "class_weight": [NONE, Options("balanced"), _DICT],
-        "pooling": [PerBlock(NONE, Options("max", "avg"))],
-        "pool_size": [PerBlock(POSITIVE_INT, PAIR, Options("global"))],
-    }
     _y_validation: ClassVar[dict] = {"multi_output": True}
 
     def __init__(
@@ -345,9 +339,15 @@ default="constant"
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @unless_early_stopping
     @with_callbacks
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch over ``X``, continuing from the current weights.
+
+        With ``early_stopping=True`` it is unavailable: getting it raises
+        MLPClassifier's ValueError ("partial_fit does not support
+        early_stopping=True"), which is also an AttributeError, so
+        ``hasattr(model, "partial_fit")`` is False.
 
         Parameters
         ----------
@@ -359,8 +359,9 @@ default="constant"
         classes : array-like of shape (n_classes,), default=None
             Every label of all calls (e.g. ``np.unique(y_all)``): required on
             the first call, optional later (then it must be the same). ``y``
-            need not contain them all. For a multilabel ``y``, the label
-            indices ``0 .. n_labels - 1``.
+            need not contain them all, but there must be at least two: one
+            class is refused, as ``fit`` refuses a ``y`` of one class. For a
+            multilabel ``y``, the label indices ``0 .. n_labels - 1``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights.
 
@@ -412,6 +413,11 @@ default="constant"
                 head = SoftmaxLogLoss()
         if not multilabel and partial is None:
             check_two_classes(codes, classes_, sample_weight)
+            if self.early_stopping:
+                # Before the class weights join the sample weights.
+                check_validation_classes(
+                    codes, sample_weight, self.validation_fraction
+                )
         row_weight = class_weight_per_row(
             self.class_weight, classes_, codes, sample_weight, multilabel
         )

@@ -1,11 +1,18 @@
 """Hyperparameter constraints, declared as data and checked in one place.
 
-Each estimator lists, for every constructor parameter, the kinds of value it
-accepts (:data:`COMMON_CONSTRAINTS` holds those the regressor and the
-classifier share); :func:`validate_params` checks them all at the start of
-``fit`` (never in ``__init__`` or ``set_params``, as scikit-learn requires) and
-raises one error that names the parameter, says what is accepted and shows what
-was given. NumPy only.
+:data:`PARAMETER_CONSTRAINTS` is the one table: for every constructor parameter
+of either estimator, the kinds of value it accepts. :func:`validate_params`
+checks an estimator's parameters against it at the start of ``fit`` (never in
+``__init__`` or ``set_params``, as scikit-learn requires) and raises one error
+that names the parameter, says what is accepted and shows what was given. A
+parameter missing from the table is an error too, so a new parameter cannot
+go unchecked. The helpers that later turn a value into sizes (the kernel and
+pooling windows clipped to the image) trust this check and do not repeat it.
+
+A kind of value is any object with ``accepts(value)`` and ``describe()``: a
+parameter that takes a value per convolution block can get a kind that
+accepts a list whose entries the single-value kinds accept, without changing
+the checker. NumPy only.
 
 Bools are never taken for numbers: ``True`` is not a batch size.
 """
@@ -16,16 +23,18 @@ import numbers
 import numpy as np
 
 __all__ = [
-    "COMMON_CONSTRAINTS",
+    "PARAMETER_CONSTRAINTS",
     "PER_BLOCK",
     "Interval",
     "InvalidParameterError",
+    "Kind",
     "Options",
     "PerBlock",
     "validate_params",
 ]
 
-#: The architecture's parameters that take one value per convolution block.
+#: The parameters that take one value for every block or a list of values,
+#: one per block (``n_filters`` sets the depth).
 PER_BLOCK = ("kernel_size", "padding", "pooling", "pool_size")
 
 
@@ -97,16 +106,28 @@ class Options:
         return "one of " + ", ".join(map(repr, self.values))
 
 
-class _Kind:
+class Kind:
+    """Values that ``test`` accepts, described by ``description``.
+
+    The kinds that are neither a range of numbers nor a set of options: None,
+    bools, pairs of sizes, seeds, dicts.
+    """
+
     def __init__(self, test, description):
-        self.accepts, self._description = test, description
+        self._test, self._description = test, description
+
+    def accepts(self, value):
+        return bool(self._test(value))
 
     def describe(self):
         return self._description
 
 
-def _int_tuple(lengths):
+def _int_tuple(lengths, *, tuples_only=False):
     def test(value):
+        if tuples_only and not isinstance(value, tuple):
+            # A list is read as per-block values (PerBlock), never as a pair.
+            return False
         try:
             items = tuple(value)
         except TypeError:
@@ -121,28 +142,28 @@ def _int_tuple(lengths):
 
 
 #: ``None`` is accepted.
-NONE = _Kind(lambda value: value is None, "None")
+NONE = Kind(lambda value: value is None, "None")
 #: ``True`` or ``False``.
-BOOLEAN = _Kind(
+BOOLEAN = Kind(
     lambda value: isinstance(value, bool | np.bool_), "a bool (True or False)"
 )
-#: A seed: None, an int or a ``numpy.random.RandomState``.
-RANDOM_STATE = _Kind(
-    lambda value: value is None
-    or _is_number(value, numbers.Integral)
-    or isinstance(value, np.random.RandomState),
-    "None, an int or a numpy.random.RandomState",
+#: ``numpy.random.RandomState(seed)`` takes seeds in [0, 2**32 - 1] only.
+SEED = Interval(numbers.Integral, 0, 2**32 - 1)
+RANDOM_STATE_INSTANCE = Kind(
+    lambda value: isinstance(value, np.random.RandomState),
+    "a numpy.random.RandomState",
 )
 #: ``verbose`` takes bools too, as scikit-learn's ``verbose`` does.
-VERBOSE = _Kind(
+VERBOSE = Kind(
     lambda value: isinstance(value, bool | np.bool_)
     or (_is_number(value, numbers.Integral) and value >= 0),
     "an int >= 0 or a bool",
 )
-PAIR = _Kind(_int_tuple((2,)), "a pair of positive ints")
-SHAPE = _Kind(
+PAIR = Kind(_int_tuple((2,), tuples_only=True), "a tuple of two positive ints")
+SHAPE = Kind(
     _int_tuple((2, 3)), "(height, width) or (channels, height, width) of positive ints"
 )
+DICT = Kind(lambda value: isinstance(value, dict), "a dict {label: weight}")
 
 POSITIVE_INT = Interval(numbers.Integral, 1, None)
 
@@ -156,7 +177,7 @@ def _filters_per_block(value):
 
 
 #: ``n_filters``: one block, or one entry per block.
-N_FILTERS = _Kind(
+N_FILTERS = Kind(
     _filters_per_block,
     "a positive int or a non-empty sequence of positive ints (one per block)",
 )
@@ -166,7 +187,9 @@ class PerBlock:
     """One value for every block, or a list with one value per block.
 
     A list is always read as per-block values; a tuple keeps its own meaning
-    (``kernel_size=(1, 3)`` is a 1x3 kernel in every block).
+    (``kernel_size=(1, 3)`` is a 1x3 kernel in every block). Whether a list's
+    length matches the depth is checked where the depth is known
+    (:meth:`sktinycnn._base.BaseTinyConv._blocks`).
     """
 
     def __init__(self, *kinds):
@@ -180,9 +203,11 @@ class PerBlock:
             return len(value) >= 1 and all(map(self.accepts_one, value))
         return self.accepts_one(value)
 
+    def describe_one(self):
+        return " or ".join(kind.describe() for kind in self.kinds)
+
     def describe(self):
-        one = " or ".join(kind.describe() for kind in self.kinds)
-        return f"{one}, or a list of such values with one per block"
+        return f"{self.describe_one()}, or a list of such values with one per block"
 
     def first_bad_entry(self, value):
         """``(index, entry)`` of a list's first refused entry, else None."""
@@ -192,15 +217,24 @@ class PerBlock:
                     return index, entry
         return None
 
-#: The constraints of the parameters both estimators have.
-COMMON_CONSTRAINTS = {
+
+#: Every constructor parameter of the estimators and the values it accepts.
+#: Parameters of one estimator only are marked so; the rest are shared.
+PARAMETER_CONSTRAINTS = {
+    # The network.
     "image_shape": [NONE, SHAPE],
     "n_filters": [N_FILTERS],
     "kernel_size": [PerBlock(POSITIVE_INT, PAIR)],
     "padding": [PerBlock(Options("valid", "same"))],
+    "pooling": [PerBlock(NONE, Options("max", "avg"))],
+    "pool_size": [PerBlock(POSITIVE_INT, PAIR, Options("global"))],
     "activation": [Options("tanh", "relu", "logistic", "identity")],
     "fit_intercept": [BOOLEAN],
     "kernel_scale": [NONE, Interval(numbers.Real, 0, None, closed="neither")],
+    # The targets: the regressor's scaling, the classifier's class weights.
+    "scale_target": [BOOLEAN],
+    "class_weight": [NONE, Options("balanced"), DICT],
+    # Training.
     "solver": [Options("sgd", "adam")],
     "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
     "learning_rate_schedule": [Options("constant", "invscaling", "adaptive")],
@@ -219,7 +253,7 @@ COMMON_CONSTRAINTS = {
     "early_stopping": [BOOLEAN],
     "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
     "shuffle": [BOOLEAN],
-    "random_state": [RANDOM_STATE],
+    "random_state": [NONE, SEED, RANDOM_STATE_INSTANCE],
     "warm_start": [BOOLEAN],
     "verbose": [VERBOSE],
     # scikit-learn's n_jobs: 0 means nothing (joblib refuses it too).
@@ -228,14 +262,14 @@ COMMON_CONSTRAINTS = {
 }
 
 
-def validate_params(params, constraints):
+def validate_params(params, constraints=PARAMETER_CONSTRAINTS):
     """Check every parameter against its constraints.
 
     Parameters
     ----------
     params : dict
         Parameter values by name (``estimator.get_params(deep=False)``).
-    constraints : dict
+    constraints : dict, default=PARAMETER_CONSTRAINTS
         Accepted kinds of value by name; each a list of objects with
         ``accepts(value)`` and ``describe()``.
 
@@ -243,18 +277,27 @@ def validate_params(params, constraints):
     ------
     InvalidParameterError
         Naming the first parameter that none of its constraints accepts.
+    TypeError
+        Naming a parameter that has no constraints: it could not be checked.
 
     Examples
     --------
-    >>> validate_params({"max_iter": 10}, {"max_iter": [POSITIVE_INT]})
-    >>> validate_params({"max_iter": True}, {"max_iter": [POSITIVE_INT]})
+    >>> validate_params({"max_iter": 10})
+    >>> validate_params({"max_iter": True})
     Traceback (most recent call last):
     ...
     sktinycnn._constraints.InvalidParameterError: max_iter must be an int in [1, \
 inf); got True.
     """
-    for name, accepted in constraints.items():
-        value = params[name]
+    for name, value in params.items():
+        accepted = constraints.get(name)
+        if accepted is None:
+            raise TypeError(
+                f"The parameter {name!r} has no constraints, so its value cannot "
+                "be checked: declare the values it accepts in the table of "
+                "constraints (sktinycnn._constraints.PARAMETER_CONSTRAINTS, or "
+                "the estimator's _parameter_constraints)."
+            )
         if any(kind.accepts(value) for kind in accepted):
             continue
         for kind in accepted:
@@ -262,8 +305,7 @@ inf); got True.
             if bad is not None:
                 index, entry = bad
                 raise InvalidParameterError(
-                    f"{name}[{index}] must be "
-                    f"{' or '.join(k.describe() for k in kind.kinds)}; got "
+                    f"{name}[{index}] must be {kind.describe_one()}; got "
                     f"{entry!r} in {name}={value!r}."
                 )
         if _is_number(value, numbers.Real) and not math.isfinite(value):

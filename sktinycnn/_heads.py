@@ -135,8 +135,9 @@ class _Head:
             out = np.empty_like(a)
         out = self._residual_gradient(a, y, out)
         scale = weight_sum * a.shape[1] if self._mean_over_outputs else weight_sum
-        # Divide, then weight, as _network.loss_and_gradients and the fast path
-        # do, so that the regressor's gradients are theirs to the last bit.
+        # Divide, then weight, as the test oracle (tests/reference.py,
+        # loss_and_gradients) and the fast path do, so that the regressor's
+        # gradients are theirs to the last bit.
         np.divide(out, scale, out=out)
         if w is not None:
             np.multiply(out, w[:, None], out=out)

@@ -50,16 +50,11 @@ def default_image_shape(n_features):
     return (1, height, n_features // height)
 
 
-def _is_positive_int(value):
-    return (
-        isinstance(value, numbers.Integral)
-        and not isinstance(value, bool)
-        and value >= 1
-    )
-
-
 def resolve_image_shape(image_shape, n_features):
     """Return the ``(channels, height, width)`` of the images in flat rows.
+
+    ``image_shape`` is taken as checked (see :mod:`._constraints`); whether it
+    holds ``n_features`` values is the caller's to check, against ``X``.
 
     Parameters
     ----------
@@ -73,35 +68,19 @@ def resolve_image_shape(image_shape, n_features):
     Returns
     -------
     image_shape : tuple of int
-        ``(channels, height, width)`` with product ``n_features``.
+        ``(channels, height, width)``.
 
-    Raises
-    ------
-    ValueError
-        If ``image_shape`` is not a pair or triple of positive integers or does
-        not hold exactly ``n_features`` values.
+    Examples
+    --------
+    >>> resolve_image_shape(None, 10), resolve_image_shape((2, 3, 4), 24)
+    ((1, 2, 5), (2, 3, 4))
+    >>> resolve_image_shape((3, 3), 9)
+    (1, 3, 3)
     """
     if image_shape is None:
         return default_image_shape(n_features)
-    try:
-        dims = tuple(image_shape)
-    except TypeError:
-        dims = None
-    if dims is None or len(dims) not in (2, 3) or not all(map(_is_positive_int, dims)):
-        raise ValueError(
-            "image_shape must be None, (height, width) or (channels, height, "
-            f"width) with positive integers; got {image_shape!r}."
-        )
-    dims = tuple(int(d) for d in dims)
-    if len(dims) == 2:
-        dims = (1, *dims)
-    if math.prod(dims) != n_features:
-        raise ValueError(
-            f"image_shape={image_shape!r} holds {math.prod(dims)} values per "
-            f"image but X has {n_features} features; the product of "
-            "image_shape must equal n_features."
-        )
-    return dims
+    dims = tuple(int(d) for d in image_shape)
+    return (1, *dims) if len(dims) == 2 else dims
 
 
 def as_images(X, image_shape):
@@ -129,6 +108,7 @@ def resolve_kernel_size(kernel_size, image_hw, padding):
     With ``padding="valid"`` a kernel taller or wider than the image is clipped
     to the image along that axis, so that every image of at least one pixel
     gives at least one output; with ``"same"`` the kernel is used as given.
+    ``kernel_size`` is taken as checked (see :mod:`._constraints`).
 
     Parameters
     ----------
@@ -144,11 +124,6 @@ def resolve_kernel_size(kernel_size, image_hw, padding):
     kernel_size : tuple of int
         The effective ``(kh, kw)``.
 
-    Raises
-    ------
-    ValueError
-        If ``kernel_size`` is not a positive int or a pair of them.
-
     Examples
     --------
     >>> resolve_kernel_size(2, (1, 7), "valid")
@@ -156,19 +131,11 @@ def resolve_kernel_size(kernel_size, image_hw, padding):
     >>> resolve_kernel_size((3, 3), (1, 7), "same")
     (3, 3)
     """
-    if _is_positive_int(kernel_size):
+    if isinstance(kernel_size, numbers.Integral):
         size = (int(kernel_size), int(kernel_size))
     else:
-        try:
-            size = tuple(kernel_size)
-        except TypeError:
-            size = ()
-        if len(size) != 2 or not all(map(_is_positive_int, size)):
-            raise ValueError(
-                "kernel_size must be a positive int or a pair (kh, kw) of "
-                f"positive ints; got {kernel_size!r}."
-            )
-        size = (int(size[0]), int(size[1]))
+        kh, kw = kernel_size
+        size = (int(kh), int(kw))
     if padding == "valid":
         size = (min(size[0], image_hw[0]), min(size[1], image_hw[1]))
     return size

@@ -23,8 +23,7 @@ memory traffic at large ones, so the work is laid out for both:
 A non-finite pre-activation raises :class:`ConvolutionOverflowError`, decided
 on the pre-activations themselves (``tanh(inf)`` is 1, and ``inf - inf`` is
 NaN only on some BLAS kernels) wherever :func:`pre_activation_bounds` cannot
-rule it out. NumPy only (SciPy through the layers); no state outside the
-objects' buffers.
+rule it out. NumPy only; no state outside the objects' buffers.
 """
 
 import itertools
@@ -135,7 +134,10 @@ def chunk_size(spec, dtype, n_images, chunk_bytes=None):
     for b, block in enumerate(spec.blocks):
         # The operands of the block's GEMMs, which every pass of a chunk
         # reads: the patches and the maps, with a second map-sized buffer
-        # where the backward pass cannot run in place over the maps.
+        # where the backward pass cannot run in place over the maps. The
+        # pooled buffers (a quarter of the maps or less) are left out: they
+        # fit beside them in the cache, and counting them would split batches
+        # into more chunks, each with its fixed cost (docs/notes/kernels.md).
         maps = block.n_filters * (1 + _needs_grad_maps(spec, b))
         per_image += block.n_columns * (maps + block.n_rows)
     return int(max(1, min(n_images, chunk_bytes // (per_image * itemsize))))

@@ -7,6 +7,7 @@ loads with skops as plain data; the label rules are scikit-learn's
 """
 
 import hashlib
+import math
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,6 +23,7 @@ __all__ = [
     "as_label_target",
     "check_classes",
     "check_two_classes",
+    "check_validation_classes",
     "class_weight_per_row",
     "content_keyed_split",
     "encode_labels",
@@ -44,6 +46,16 @@ def as_label_target(y):
     check_classification_targets(y)
     kind = type_of_target(y, input_name="y")
     if kind == "multilabel-indicator":
+        values = np.unique(y)
+        # scikit-learn calls any 2-D y of at most two integral values an
+        # indicator (2 * Y, or -1/1); the sigmoid's log-loss needs 0/1
+        # targets, and "non-zero marks a label" would mark every label of -1/1.
+        if not np.isin(values, [0, 1]).all():
+            raise ValueError(
+                "A multilabel y must be a 0/1 indicator matrix (1 where a label "
+                f"applies); got values {values.tolist()}. Binarise it first, "
+                "e.g. (y > 0).astype(int)."
+            )
         return y.astype(np.int64), True
     if kind not in ("binary", "multiclass"):
         raise ValueError(
@@ -118,16 +130,24 @@ def _balanced(codes, all_codes, w, positive):
 
 
 def content_keyed_split(images, groups, sample_weight, fraction, rng):
-    """Validation rows chosen by a seeded hash of each row's pixels, by group.
+    """Validation rows chosen by a seeded hash of each row's pixels, stratified.
 
     Within each group (a class, or all rows when ``groups`` is None) rows are
-    ranked by the hash; rows are taken into validation in that order while
-    the weight before them is below ``fraction`` of the group's weight, and
-    every group keeps its last distinct row for training. Identical rows
-    share a hash, so they are never split between training and validation,
-    and a row of weight 2 falls on the same side as two copies of it would:
-    early stopping weighs rows exactly as repeating them does. The hash key
-    is drawn from ``rng``; the order is otherwise unrelated to the pixels.
+    ranked by the hash, and each distinct image gets its position in its
+    group: the middle of its share of the group's weight, as a fraction of
+    that weight. Images are then held out in order of position (ties broken
+    by the hash) while the weight held out before them is below ``fraction``
+    of the total weight, so that the validation set is ``fraction`` of the
+    data, rounded up by at most one image (with unit weights,
+    ``ceil(fraction * n_samples)`` rows, as ``train_test_split``), and each
+    group gives about ``fraction`` of its weight. Every group keeps its last
+    distinct image for training.
+
+    Identical rows share a hash, so they are never split between training and
+    validation, and a row of weight 2 falls on the same side as two copies of
+    it would: early stopping weighs rows exactly as repeating them does. The
+    hash key is drawn from ``rng``; the order is otherwise unrelated to the
+    pixels.
 
     Returns ``(train_indices, validation_indices)``, each sorted.
     """
@@ -148,20 +168,65 @@ def content_keyed_split(images, groups, sample_weight, fraction, rng):
         sample_weight, dtype=np.float64
     )
     groups = np.zeros(n_samples, np.int64) if groups is None else groups
-    validation = np.zeros(n_samples, dtype=bool)
+    position = np.zeros(n_samples)
+    candidate = np.zeros(n_samples, dtype=bool)
     for group in np.unique(groups):
         members = np.flatnonzero(groups == group)
         order = members[np.argsort(keys[members], kind="stable")]
         sorted_keys = keys[order]
         cumulative = np.concatenate([[0.0], np.cumsum(w[order])])
-        # The weight of the rows of strictly smaller hash: copies of a row
-        # (equal hashes) all get the same value and so the same side.
+        # The weight of the copies of an image spans [before, after): copies
+        # (equal hashes) all get the same position, so the same side.
         before = cumulative[np.searchsorted(sorted_keys, sorted_keys, side="left")]
-        take = before < fraction * cumulative[-1]
-        last_key = sorted_keys[-1]
-        take &= sorted_keys != last_key
-        validation[order[take]] = True
+        after = cumulative[np.searchsorted(sorted_keys, sorted_keys, side="right")]
+        position[order] = 0.5 * (before + after) / cumulative[-1]
+        candidate[order] = sorted_keys != sorted_keys[-1]
+    rows_in = np.flatnonzero(candidate)
+    rows_in = rows_in[np.lexsort((groups[rows_in], keys[rows_in], position[rows_in]))]
+    cumulative = np.concatenate([[0.0], np.cumsum(w[rows_in])])
+    # Each run of copies takes the weight before its first row.
+    new_run = np.ones(len(rows_in), dtype=bool)
+    new_run[1:] = (
+        (position[rows_in][1:] != position[rows_in][:-1])
+        | (keys[rows_in][1:] != keys[rows_in][:-1])
+        | (groups[rows_in][1:] != groups[rows_in][:-1])
+    )
+    run_start = np.maximum.accumulate(np.where(new_run, np.arange(len(rows_in)), 0))
+    take = cumulative[run_start] < fraction * w.sum()
+    validation = np.zeros(n_samples, dtype=bool)
+    validation[rows_in[take]] = True
     return np.flatnonzero(~validation), np.flatnonzero(validation)
+
+
+def check_validation_classes(codes, sample_weight, fraction):
+    """Refuse a validation set smaller than the number of classes.
+
+    MLPClassifier's rule (through ``train_test_split``), with its words
+    first: ``ceil(fraction * n_samples)`` must be at least the number of
+    classes. Rows count by their sample weight relative to the lightest row
+    of positive weight, so that a row of weight 2 counts as two copies of it
+    and scaling every weight changes nothing; class weights, which reweigh
+    the loss rather than repeat rows, do not count.
+    """
+    if sample_weight is not None:
+        positive = sample_weight > 0
+        codes, sample_weight = codes[positive], sample_weight[positive]
+    n_classes = len(np.unique(codes))
+    n_samples = len(codes) if sample_weight is None else float(
+        np.sum(sample_weight / sample_weight.min())
+    )
+    n_validation = math.ceil(fraction * n_samples)
+    if n_validation < n_classes:
+        counted = "" if sample_weight is None else (
+            " (rows counted by their weight relative to the lightest)"
+        )
+        raise ValueError(
+            f"The test_size = {n_validation} should be greater or equal to the "
+            f"number of classes = {n_classes}: early_stopping with "
+            f"validation_fraction={fraction} holds out {n_validation} of "
+            f"{n_samples:g} sample(s){counted}, fewer than the classes. "
+            "Increase 'validation_fraction' or the size of your dataset."
+        )
 
 
 def first_classes(y, multilabel, partial):
@@ -179,7 +244,12 @@ def first_classes(y, multilabel, partial):
             )
         return classes_
     if partial is not None:
-        return unique_labels(partial.classes)
+        classes_ = unique_labels(partial.classes)
+        if len(classes_) < 2:
+            # As fit refuses y of one class: a model of one class has nothing
+            # to learn, and the heads need two.
+            raise _one_class_error(f"classes={partial.classes!r}", classes_[0])
+        return classes_
     return unique_labels(y)
 
 def check_classes(classes_, fitted_multilabel, y, multilabel, partial):
@@ -217,8 +287,15 @@ def check_two_classes(codes, classes_, sample_weight):
     """Refuse data of one class (among rows of positive weight)."""
     present = codes if sample_weight is None else codes[sample_weight > 0]
     if len(np.unique(present)) < 2:
-        raise ValueError(
-            "TinyConvClassifier needs samples of at least 2 classes in the "
-            "data (rows of positive weight), but the data contains only "
-            f"one class: {classes_[present[0]]!r}."
+        raise _one_class_error(
+            "the data (rows of positive weight)", classes_[present[0]]
         )
+
+
+def _one_class_error(what, label):
+    if isinstance(label, np.generic):
+        label = label.item()
+    return ValueError(
+        f"TinyConvClassifier needs at least 2 classes, but {what} holds only "
+        f"one class: {label!r}."
+    )

@@ -36,13 +36,8 @@ __all__ = [
 
 #: Work of one parallel round, in multiply-adds of the convolution's GEMM
 #: (``images * n_pixels * n_rows * n_filters``), below which the serial path
-#: runs. Measured on the project's 2-core machine, 8 filters 3x3, one epoch,
-#: n_jobs=2 against 1 (medians of 7 interleaved repeats, another job running
-#: on the machine): waking the helper and waiting for it costs about 26 us per
-#: batch, and the Python part of each chunk holds the GIL; batches of 0.1M to
-#: 1M multiply-adds (8x8 to 16x16 images) ran 0.84-1.05x, float64 28x28
-#: batches of 1.7M and 3.5M ran 1.06x and 1.09x, float32 ones 0.90-0.91x.
-#: docs/user_guide/scaling.rst has the table.
+#: runs: below it, waking the helpers and the GIL held by each chunk's Python
+#: part cost more than the second core gains (docs/user_guide/scaling.rst).
 MIN_PARALLEL_WORK = 3 * 10**6
 
 
@@ -123,7 +118,7 @@ def one_blas_thread():
     a pthreads build), so the limit holds for every thread of the process
     while a fit or predict runs. The first of concurrent users sets it and
     the last one restores the original. The controller is made once: finding
-    the BLAS libraries takes a few ms.
+    the BLAS libraries costs more than a small predict.
     """
     state = _BLAS_LIMIT
     with state["lock"]:

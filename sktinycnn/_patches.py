@@ -42,8 +42,8 @@ def aligned_empty(shape, dtype, align=64):
 def strided(array, shape, strides, offset=0):
     """View of the C-contiguous ``array`` with ``shape`` and byte ``strides``.
 
-    As ``as_strided``, whose Python overhead (4 us) is a tenth of a chunk's
-    patch writing; the caller keeps every index inside ``array``.
+    As ``as_strided``, without its Python overhead, which is not small beside
+    a chunk's patch writing; the caller keeps every index inside ``array``.
     """
     return np.ndarray(shape, array.dtype, array, offset, strides)
 

@@ -31,11 +31,6 @@ _MAX_UNROLLED_CELLS = 64
 _MIN_REDUCED_RUN = 64
 
 
-def _is_positive_int(value):
-    # bool is an Integral, but True as a window size is almost surely a mistake.
-    return isinstance(value, numbers.Integral) and type(value) is not bool and value > 0
-
-
 def resolve_pool_size(pool_size, map_hw):
     """Return the effective window ``(ph, pw)`` for maps of shape ``map_hw``.
 
@@ -43,7 +38,8 @@ def resolve_pool_size(pool_size, map_hw):
     ----------
     pool_size : int, tuple of (int, int) or "global"
         Window size: a positive int (square window), a pair ``(ph, pw)`` of
-        positive ints, or ``"global"`` for the whole map.
+        positive ints, or ``"global"`` for the whole map; taken as checked
+        (see :mod:`._constraints`).
     map_hw : tuple of int
         ``(h, w)`` of the maps to pool.
 
@@ -66,13 +62,11 @@ def resolve_pool_size(pool_size, map_hw):
     h, w = (int(side) for side in map_hw)
     if isinstance(pool_size, str) and pool_size == "global":
         return (h, w)
-    sides = pool_size if isinstance(pool_size, tuple | list) else (pool_size,) * 2
-    if len(sides) != 2 or not all(_is_positive_int(side) for side in sides):
-        raise ValueError(
-            "pool_size must be a positive int, a pair (ph, pw) of positive ints, "
-            f"or 'global'; got {pool_size!r}."
-        )
-    return (min(int(sides[0]), h), min(int(sides[1]), w))
+    if isinstance(pool_size, numbers.Integral):
+        ph = pw = pool_size
+    else:
+        ph, pw = pool_size
+    return (min(int(ph), h), min(int(pw), w))
 
 
 def pooled_shape(map_hw, pool_hw):

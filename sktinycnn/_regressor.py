@@ -13,8 +13,7 @@ from scipy.special import expit
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 
-from ._base import BaseTinyConv, with_callbacks
-from ._constraints import BOOLEAN, COMMON_CONSTRAINTS
+from ._base import BaseTinyConv, unless_early_stopping, with_callbacks
 from ._heads import SigmoidSquaredError
 from ._target_scaling import TargetScaler
 
@@ -22,15 +21,15 @@ __all__ = ["TinyConvRegressor"]
 
 
 class TinyConvRegressor(RegressorMixin, BaseTinyConv):
-    """Tiny convolutional network regressor: conv -> tanh -> dense -> sigmoid.
+    """Tiny convolutional network regressor: conv -> tanh -> pool -> dense -> sigmoid.
 
     The network of the "Only Numpy: Implementing Convolutional Neural Network"
     tutorial as a scikit-learn regressor: each image goes through a 2-D true
     convolution (``scipy.signal.convolve2d`` semantics, summed over channels)
-    with ``n_filters`` kernels, a tanh, a flatten, a dense layer with one
-    output per target and a logistic sigmoid. It is trained on half squared
-    error by mini-batch SGD or Adam, with the training controls of
-    :class:`~sklearn.neural_network.MLPRegressor`.
+    with ``n_filters`` kernels, a tanh, an optional max or average pooling, a
+    flatten, a dense layer with one output per target and a logistic sigmoid.
+    It is trained on half squared error by mini-batch SGD or Adam, with the
+    training controls of :class:`~sklearn.neural_network.MLPRegressor`.
 
     Because the output is a sigmoid, each target is by default mapped from its
     training range into ``[0.1, 0.9]`` and mapped back at predict time
@@ -72,9 +71,11 @@ class TinyConvRegressor(RegressorMixin, BaseTinyConv):
         Standard deviation of every initial weight, kernels and dense weights
         alike (the tutorial's ``randn(...) * 4`` is ``kernel_scale=4``).
         ``None`` is fan-in based: kernels get ``1 / sqrt(channels * kh * kw)``
-        (LeCun normal, suited to tanh) and dense weights ``0.1 / sqrt(n_filters
-        * ho * wo)``, small so that every output starts near the sigmoid's
-        centre (larger random outputs made some seeds stall on a plateau).
+        (LeCun normal, suited to tanh) and dense weights ``0.1 /
+        sqrt(n_hidden)``, with ``n_hidden = n_filters * hp * wp`` the dense
+        layer's inputs (``coef_.shape[0]``), small so that every output starts
+        near the sigmoid's centre (larger random outputs made some seeds stall
+        on a plateau).
     scale_target : bool, default=True
         Map each target's training range (over rows of positive weight) into
         ``[0.1, 0.9]`` for training and back at predict. A constant target maps
@@ -82,9 +83,10 @@ class TinyConvRegressor(RegressorMixin, BaseTinyConv):
         tutorial does; they should then lie in (0, 1).
     solver : {"sgd", "adam"}, default="adam"
         The optimiser. With ``"adam"`` the steps of the dense weights are
-        scaled by ``min(1, 256 / n_hidden)`` (``n_hidden = n_filters * ho *
-        wo``), so that the same ``learning_rate`` suits small and large
-        images (see Notes); ``"sgd"`` takes plain steps.
+        scaled by ``min(1, 256 / n_hidden)`` (``n_hidden = n_filters * hp *
+        wp``, the size of the pooled maps, ``(ho, wo)`` without pooling), so
+        that the same ``learning_rate`` suits small and large images (see
+        Notes); ``"sgd"`` takes plain steps.
     learning_rate : float, default=0.03
         Initial step size (``learning_rate_init`` of MLPRegressor). The
         tutorial uses 0.7 with plain SGD on single images.
@@ -119,9 +121,10 @@ default="constant"
         Maximum number of epochs.
     tol : float, default=1e-6
         Tolerance of the stopping rule: training stops when the training loss
-        (or, with ``early_stopping``, the validation score) has not improved by
-        at least ``tol`` for ``n_iter_no_change`` consecutive epochs. The loss
-        is in sigmoid units (at most 0.125), hence the small default.
+        (or, with ``early_stopping``, the validation score, or at a score
+        within ``tol`` of the best the validation loss) has not improved by at
+        least ``tol`` for ``n_iter_no_change`` consecutive epochs. The loss is
+        in sigmoid units (at most 0.125), hence the small default.
     n_iter_no_change : int, default=5
         Epochs without improvement before the stopping rule fires
         (MLPRegressor's is 10; after the cooldown below, a shorter wait costs
@@ -136,9 +139,12 @@ default="constant"
         current step size.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stop when its
-        R² stops improving, and keep the weights of the best epoch (of the
-        last epoch within ``tol`` of the best score: as good, and trained
-        longer).
+        R² stops improving, and keep the weights of the best epoch. Scores
+        within ``tol`` of the best tie, and ties rank by the validation loss
+        (the later epoch on equal loss): an epoch that ties the best R² with a
+        validation loss lower by more than ``tol`` is an improvement.
+        ``partial_fit`` refuses it with a ValueError, as MLPRegressor's does:
+        there is no fixed validation set across calls.
     validation_fraction : float, default=0.1
         Fraction of the training data held out with ``early_stopping``.
     shuffle : bool, default=True
@@ -217,7 +223,9 @@ default="constant"
     validation_loss_curve_ : list of float or None
         Validation loss (sigmoid units, no penalty) of every epoch.
     best_validation_score_ : float or None
-        Best validation R² (None without ``early_stopping``).
+        Best validation R² (None without ``early_stopping``); the weights
+        kept may be those of a later epoch within ``tol`` of it and of lower
+        validation loss.
 
     See Also
     --------
@@ -256,10 +264,6 @@ default="constant"
     0.8
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        **COMMON_CONSTRAINTS,
-        "scale_target": [BOOLEAN],
-    }
     _y_validation: ClassVar[dict] = {"multi_output": True, "y_numeric": True}
     _auto_batch_size = 64
 
@@ -363,6 +367,7 @@ default="constant"
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @unless_early_stopping
     @with_callbacks
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch over ``X``, continuing from the current weights.
@@ -374,6 +379,11 @@ default="constant"
         silent loss: a constant first target can predict only that value, so
         any other later target is refused). The same holds for
         ``warm_start=True``.
+
+        With ``early_stopping=True`` it is unavailable: getting it raises
+        MLPRegressor's ValueError ("partial_fit does not support
+        early_stopping=True"), which is also an AttributeError, so
+        ``hasattr(model, "partial_fit")`` is False.
 
         Parameters
         ----------
@@ -401,14 +411,7 @@ default="constant"
         >>> model.n_iter_, len(model.loss_curve_)
         (1, 3)
         """
-        if self.early_stopping:
-            raise ValueError(
-                "partial_fit does not support early_stopping=True: there is no "
-                "fixed validation set across calls. Use fit, or set "
-                "early_stopping=False."
-            )
         return self._fit(X, y, sample_weight, incremental=True)
-
 
     def _encode_targets(self, y, sample_weight, dtype, *, first_call, classes):
         """Targets in sigmoid units through the target scaling."""

@@ -5,8 +5,8 @@ next (``warm_start``, ``partial_fit``): the optimiser, the shuffling
 generator, the samples seen and the loss and validation curves.
 :class:`Trainer` runs epochs over fixed data, from a flat parameter vector
 and a state, both its own copies: the estimator adopts them only once training
-has finished, so a failed fit leaves the model as it was. NumPy only, and the
-estimator's words for messages.
+has finished, so a failed fit leaves the model as it was. NumPy, and
+scikit-learn's ConvergenceWarning; the estimator's words for messages.
 """
 
 import copy
@@ -79,6 +79,8 @@ class TrainingState:
     validation_scores: list = field(default_factory=list)
     validation_loss_curve: list = field(default_factory=list)
     best_validation_score: float = -np.inf
+    #: The validation loss of the epoch whose weights early stopping keeps.
+    best_validation_loss: float = np.inf
 
     def to_dict(self):
         """The state as plain containers, arrays and numbers (for pickles)."""
@@ -341,8 +343,9 @@ class Trainer:
             hint = " or fit in float64" if theta.dtype == np.float32 else ""
             raise ConvolutionOverflowError(
                 "X is so large that the convolution overflows "
-                f"{theta.dtype.name}, and training could only saturate the "
-                f"network: scale the inputs (e.g. StandardScaler){hint}."
+                f"{theta.dtype.name}: the model could not predict these images "
+                "and their gradient is not a number: scale the inputs (e.g. "
+                f"StandardScaler){hint}."
             )
         n = self.data.images.shape[0]
         n_epochs = 1 if incremental else p["max_iter"]
@@ -443,23 +446,35 @@ class Trainer:
         return theta, n_iter
 
     def _record_validation(self, theta, state):
-        """Record the epoch's validation score; whether to keep its weights.
+        """Record the epoch's validation score and loss; whether to keep its weights.
 
-        An epoch within ``tol`` of the best score so far is as good as the
-        best (the stopping rule's meaning of ``tol``), and the later of equal
-        epochs is kept: it has trained longer. (With extreme class weights the
-        scores of later epochs can differ from the best by 1e-7 only.)
+        Epochs rank by validation score; scores within ``tol`` of the best so
+        far tie (the stopping rule's meaning of ``tol``), and ties rank by the
+        validation loss, the later epoch first on equal loss (it has trained
+        longer). An epoch improves when its score beats the best by more than
+        ``tol``, or ties it with a loss lower by more than ``tol`` than the
+        kept epoch's: a score that cannot rise while the model still learns (an
+        accuracy of 1 on a small validation set, or one that extreme class
+        weights hold within 1e-7 of the best) then does not stop training.
         """
         score, loss = self.validation(theta)
         state.validation_loss_curve.append(float(loss))
         state.validation_scores.append(float(score))
         tol = self.params["tol"]
-        keep = score >= state.best_validation_score - tol
-        if score < state.best_validation_score + tol:
-            state.no_improvement_count += 1
+        best = state.best_validation_score
+        if score > best + tol:
+            improved = keep = True
+        elif score >= best - tol:
+            improved = loss < state.best_validation_loss - tol
+            keep = loss <= state.best_validation_loss
         else:
-            state.no_improvement_count = 0
-        if score > state.best_validation_score:
+            improved = keep = False
+        state.no_improvement_count = 0 if improved else (
+            state.no_improvement_count + 1
+        )
+        if keep:
+            state.best_validation_loss = float(loss)
+        if score > best:
             state.best_validation_score = float(score)
         return keep
 
@@ -476,7 +491,10 @@ class Trainer:
             state.best_loss = min(state.best_loss, loss)
         if state.no_improvement_count <= p["n_iter_no_change"]:
             return False
-        what = "Validation score" if early_stopping else "Training loss"
+        what = (
+            "Validation score (or, at a tied score, validation loss)"
+            if early_stopping else "Training loss"
+        )
         message = (
             f"{what} did not improve more than tol={tol:f} for "
             f"{p['n_iter_no_change']} consecutive epochs."

@@ -1,4 +1,5 @@
-"""Pictures of a fitted :class:`~sktinycnn.TinyConvRegressor`.
+"""Pictures of a fitted :class:`~sktinycnn.TinyConvRegressor` or
+:class:`~sktinycnn.TinyConvClassifier`.
 
 scikit-learn-style ``Display`` objects for the learned kernels, the feature
 maps of a few images and the training curves. Each has a ``from_estimator``
@@ -12,6 +13,7 @@ module imports it only when something is drawn.
 """
 
 import numpy as np
+from sklearn.base import is_classifier
 
 from ._plot_tools import (
     CURVE_DRAW,
@@ -87,7 +89,7 @@ class KernelsDisplay:
 
         Parameters
         ----------
-        estimator : TinyConvRegressor
+        estimator : TinyConvRegressor or TinyConvClassifier
             A fitted model.
         flip : bool, default=False
             Show the kernels rotated by 180 degrees (the template that slides
@@ -248,7 +250,7 @@ class FeatureMapsDisplay:
 
         Parameters
         ----------
-        estimator : TinyConvRegressor
+        estimator : TinyConvRegressor or TinyConvClassifier
             A fitted model.
         X : array-like of shape (n_images, n_features), \
 (n_images, height, width) or (n_images, channels, height, width)
@@ -358,15 +360,21 @@ class FeatureMapsDisplay:
 
 
 class LossCurveDisplay:
-    """Training loss per epoch and, with early stopping, validation R².
+    """Training loss per epoch and, with early stopping, the validation score.
 
     Parameters
     ----------
     loss_curve : array-like of shape (n_epochs,)
-        Training loss of every epoch (``TinyConvRegressor.loss_curve_``).
+        Training loss of every epoch (``loss_curve_``).
     validation_scores : array-like of shape (n_epochs,) or None, default=None
-        Validation R² of every epoch (``validation_scores_``), drawn on a
-        second y axis.
+        Validation score of every epoch (``validation_scores_``: R² for the
+        regressor, accuracy for the classifier), drawn on a second y axis.
+    loss_label : str, default="training loss (sigmoid units)"
+        Label of the loss axis (the regressor's loss; ``from_estimator`` says
+        ``"training log-loss"`` for the classifier).
+    score_label : str, default="validation R²"
+        Label of the validation score's axis and curve (``from_estimator``
+        says ``"validation accuracy"`` for the classifier).
 
     Attributes
     ----------
@@ -402,9 +410,13 @@ class LossCurveDisplay:
     True
     """
 
-    def __init__(self, loss_curve, *, validation_scores=None):
+    def __init__(self, loss_curve, *, validation_scores=None,
+                 loss_label="training loss (sigmoid units)",
+                 score_label="validation R²"):
         self.loss_curve = loss_curve
         self.validation_scores = validation_scores
+        self.loss_label = loss_label
+        self.score_label = score_label
 
     @classmethod
     @fill_doc(draw=CURVE_DRAW)
@@ -413,7 +425,7 @@ class LossCurveDisplay:
 
         Parameters
         ----------
-        estimator : TinyConvRegressor
+        estimator : TinyConvRegressor or TinyConvClassifier
             A fitted model.
 {draw}
 
@@ -436,9 +448,14 @@ class LossCurveDisplay:
         True
         """
         check_fitted(estimator)
+        labels = {}
+        if is_classifier(estimator):
+            labels = {"loss_label": "training log-loss",
+                      "score_label": "validation accuracy"}
         return cls(
             estimator.loss_curve_,
             validation_scores=getattr(estimator, "validation_scores_", None),
+            **labels,
         ).plot(ax=ax, logy=logy, label=label)
 
     @fill_doc(draw=CURVE_DRAW)
@@ -476,7 +493,7 @@ class LossCurveDisplay:
         if logy and np.all(loss > 0):
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("training loss (sigmoid units)")
+        ax.set_ylabel(self.loss_label)
         ax.set_title("Training curve")
         handles = [self.line_]
         self.validation_ax_ = self.validation_line_ = None
@@ -485,13 +502,13 @@ class LossCurveDisplay:
             self.validation_ax_ = ax.twinx()
             (self.validation_line_,) = self.validation_ax_.plot(
                 np.arange(1, scores.size + 1), scores, color="C1",
-                label="validation R²",
+                label=self.score_label,
             )
             best = int(np.argmax(scores))
             self.validation_ax_.plot(
-                best + 1, scores[best], "o", color="C1", label="best epoch"
+                best + 1, scores[best], "o", color="C1", label="best score"
             )
-            self.validation_ax_.set_ylabel("validation R²")
+            self.validation_ax_.set_ylabel(self.score_label)
             handles = [*handles, *self.validation_ax_.get_lines()]
         ax.legend(handles=handles, loc="best")
         self.ax_, self.figure_ = ax, ax.figure

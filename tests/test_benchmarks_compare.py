@@ -68,3 +68,19 @@ def test_compare_runs(tmp_path):
     assert len(records) == 4
     assert all("error" not in r and np.isfinite(r["r2"]) for r in records)
     assert "| digit_value | `mlp` |" in completed.stdout
+
+
+def test_class_weight_check_runs(capsys):
+    spec = importlib.util.spec_from_file_location(
+        "class_weight_check", ROOT / "benchmarks" / "class_weight_check.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.parse_params("early_stopping=True,validation_fraction=0.2,"
+                               "n_filters=4") == {
+        "early_stopping": True, "validation_fraction": 0.2, "n_filters": 4
+    }
+    failing = module.main(["--seeds", "1", "--params", "learning_rate=0.2"])
+    out = capsys.readouterr().out
+    assert out.startswith("seed   0: ") and "of 1 seeds fail" in out
+    assert isinstance(failing, list)

@@ -106,6 +106,35 @@ def test_multilabel_partial_fit():
         TinyConvClassifier().partial_fit(X, Y, classes=[0, 1])
 
 
+@pytest.mark.parametrize("encode", [lambda Y: 2 * Y, lambda Y: 2 * Y - 1,
+                                    lambda Y: Y + 1, lambda Y: 3 * np.ones_like(Y)])
+def test_multilabel_indicator_of_other_values_is_refused(encode):
+    """scikit-learn calls 2 * Y (or -1/1) a multilabel indicator; its values
+    are not 0/1 targets for the sigmoid's log-loss, so fit, partial_fit and a
+    warm start refuse them rather than train towards them."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(20, 16))
+    Y = (X[:, :3] > 0.5).astype(int)
+    match = r"^A multilabel y must be a 0/1 indicator matrix .* got values \["
+    with pytest.raises(ValueError, match=match):
+        TinyConvClassifier(random_state=0).fit(X, encode(Y))
+    with pytest.raises(ValueError, match=match):
+        TinyConvClassifier().partial_fit(X, encode(Y), classes=[0, 1, 2])
+    model = fit_quietly(TinyConvClassifier(warm_start=True, max_iter=3), X, Y)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, encode(Y))
+
+
+@pytest.mark.parametrize("dtype", [bool, np.float64, np.int8])
+def test_multilabel_indicator_of_any_0_1_dtype_trains(dtype):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(20, 16))
+    Y = (X[:, :3] > 0.5).astype(dtype)
+    model = fit_quietly(TinyConvClassifier(random_state=0, max_iter=20), X, Y)
+    assert min(model.loss_curve_) >= 0
+    assert_array_equal(model.classes_, [0, 1, 2])
+
+
 def test_partial_fit_classes_error():
     """test_partial_fit_classes_error: classes required, then fixed."""
     X, y = _small()
@@ -209,6 +238,117 @@ def test_early_stopping_holds_out_every_class():
         assert (i in val2) == (100 + i in val2)
 
 
+@pytest.mark.parametrize(
+    "n, n_classes, fraction",
+    [(150, 10, 0.1), (30, 10, 0.34), (100, 3, 0.2), (61, 7, 0.25), (40, 2, 0.05)],
+)
+def test_early_stopping_holds_out_validation_fraction(n, n_classes, fraction):
+    """ceil(fraction * n) rows, as MLPClassifier's train_test_split: not one
+    row or more per class whatever the fraction; each class gives about its
+    share."""
+    from sktinycnn._labels import content_keyed_split
+
+    rng = np.random.RandomState(0)
+    images = rng.uniform(size=(n, 1, 3, 3))
+    groups = np.arange(n) % n_classes
+    _, val = content_keyed_split(images, groups, None, fraction, rng)
+    assert len(val) == int(np.ceil(fraction * n))
+    for group in range(n_classes):
+        share = fraction * (groups == group).sum()
+        assert abs((groups[val] == group).sum() - share) <= 1
+
+
+def test_early_stopping_split_weighs_rows_as_copies():
+    """A row of weight k is held out exactly when its k copies are."""
+    from sktinycnn._labels import content_keyed_split
+
+    rng = np.random.RandomState(0)
+    images = rng.uniform(size=(40, 1, 3, 3))
+    groups = np.arange(40) % 3
+    weights = rng.randint(1, 4, size=40)
+    for seed in range(5):
+        _, val = content_keyed_split(
+            images, groups, weights.astype(float), 0.2, np.random.RandomState(seed)
+        )
+        copies = np.repeat(np.arange(40), weights)
+        _, val_copies = content_keyed_split(
+            images[copies], groups[copies], None, 0.2, np.random.RandomState(seed)
+        )
+        assert_array_equal(np.unique(copies[val_copies]), val)
+
+
+@pytest.mark.parametrize(
+    "n, n_classes, fraction, held",
+    [(20, 10, 0.1, 2), (4, 2, 0.1, 1), (30, 3, 0.05, 2)],
+)
+def test_early_stopping_refuses_fewer_validation_rows_than_classes(
+    n, n_classes, fraction, held
+):
+    """MLPClassifier's refusal, with its words first; the model is unchanged."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(n, 3, 3))
+    y = np.arange(n) % n_classes
+    model = TinyConvClassifier(early_stopping=True, validation_fraction=fraction)
+    with pytest.raises(
+        ValueError,
+        match=rf"^The test_size = {held} should be greater or equal to the "
+        rf"number of classes = {n_classes}: .* Increase 'validation_fraction'",
+    ):
+        model.fit(X, y)
+    assert not hasattr(model, "classes_")
+    model = fit_quietly(
+        TinyConvClassifier(early_stopping=True, validation_fraction=0.5,
+                           max_iter=2), X, y,
+    )
+    assert len(model.validation_scores_) == 2
+
+
+def test_early_stopping_refusal_counts_rows_as_copies_whatever_the_scale():
+    """A row of weight 2 counts as two copies (as check_sample_weight_
+    equivalence needs), scaling the weights changes nothing, and class
+    weights do not count."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(9, 3, 3))
+    y = np.arange(9) % 3
+    weights = np.array([4, 3, 4, 3, 4, 3, 2, 2, 2])  # 27 rows as copies
+    match = r"^The test_size = 2 should be greater or equal to the number of "
+    with pytest.raises(ValueError, match=match):
+        TinyConvClassifier(early_stopping=True, validation_fraction=0.2).fit(X, y)
+    for scale in (1, 1e-3, 1e3):
+        fit_quietly(
+            TinyConvClassifier(early_stopping=True, validation_fraction=0.2,
+                               max_iter=2),
+            X, y, sample_weight=scale * weights,
+        )
+    with pytest.raises(ValueError, match=match):
+        TinyConvClassifier(
+            early_stopping=True, validation_fraction=0.2,
+            class_weight={0: 1000, 1: 1e-4, 2: 1e-4},
+        ).fit(X, y, sample_weight=np.full(9, 1e-3))
+
+
+def test_early_stopping_goes_on_while_a_saturated_accuracy_hides_progress():
+    """check_class_weight_classifiers' binary problem, with early stopping at
+    the default step size: with weights 1000 and 1e-4 the weighted validation
+    accuracy is 1 from the first epoch, but the validation log-loss still
+    falls, so training goes on until the model predicts the heavy class."""
+    from sklearn.datasets import make_blobs
+    from sklearn.model_selection import train_test_split
+
+    X, y = make_blobs(centers=2, random_state=0, cluster_std=20)
+    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.5,
+                                                   random_state=0)
+    model = TinyConvClassifier(
+        early_stopping=True, validation_fraction=0.2, n_iter_no_change=20,
+        max_iter=1000, class_weight={0: 1000, 1: 1e-4}, random_state=0,
+    ).fit(X_train, y_train)
+    assert min(model.validation_scores_) > 1 - 1e-6
+    assert model.n_iter_ > 60
+    losses = model.validation_loss_curve_
+    assert min(losses) < 0.5 * losses[0]
+    assert np.mean(model.predict(X_test) == 0) > 0.87
+
+
 def test_n_iter_no_change():
     """test_n_iter_no_change / test_n_iter_no_change_inf."""
     X, y = _small()
@@ -223,12 +363,21 @@ def test_n_iter_no_change():
     assert model.n_iter_ == 6
 
 
-def test_early_stopping_with_partial_fit_is_ignored():
-    """MLPClassifier's partial_fit trains without a validation split."""
+def test_partial_fit_refuses_early_stopping():
+    """MLPClassifier's partial_fit raises with early_stopping=True, on the
+    first call as after a fit, and the model is left as it was."""
     X, y = _small()
     model = TinyConvClassifier(early_stopping=True, random_state=0)
-    model.partial_fit(X, y, classes=[0, 1])
-    assert model.n_iter_ == 1 and len(model.loss_curve_) == 1
+    with pytest.raises(ValueError, match=r"^partial_fit does not support "
+                       r"early_stopping=True"):
+        model.partial_fit(X, y, classes=[0, 1])
+    assert not hasattr(model, "classes_")
+    fit_quietly(model.set_params(max_iter=5), X, y)
+    before = model.predict_proba(X)
+    with pytest.raises(ValueError, match=r"^partial_fit does not support "
+                       r"early_stopping=True"):
+        model.partial_fit(X, y)
+    assert_array_equal(model.predict_proba(X), before)
 
 
 def test_verbose_prints_loss_and_validation(capsys):
@@ -242,10 +391,26 @@ def test_verbose_prints_loss_and_validation(capsys):
 
 def test_one_class_is_refused_with_a_clear_error():
     X, y = _small()
-    with pytest.raises(ValueError, match="at least 2 classes"):
+    # "one class" is among the words scikit-learn's check_fit2d_1sample accepts.
+    with pytest.raises(ValueError, match=r"at least 2 classes.* one class: 0"):
         TinyConvClassifier().fit(X, np.zeros_like(y))
     with pytest.raises(ValueError, match="at least 2 classes"):
         TinyConvClassifier().fit(X, y, sample_weight=y.astype(float))
+
+
+@pytest.mark.parametrize("classes", [[0], [0, 0], np.array([3])])
+def test_partial_fit_refuses_one_declared_class(classes):
+    """One declared class is refused with fit's error, never an IndexError at
+    predict; the model is left unfitted."""
+    X, _ = _small()
+    model = TinyConvClassifier(random_state=0)
+    with pytest.raises(ValueError, match=r"^TinyConvClassifier needs at least 2 "
+                       r"classes, but classes=") as partial:
+        model.partial_fit(X, np.full(len(X), classes[0]), classes=classes)
+    assert not hasattr(model, "classes_")
+    with pytest.raises(ValueError) as full:
+        TinyConvClassifier().fit(X, np.full(len(X), classes[0]))
+    assert str(partial.value).split(", but")[0] == str(full.value).split(", but")[0]
 
 
 def test_regression_target_is_refused():

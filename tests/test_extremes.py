@@ -9,6 +9,7 @@ estimator's ``ValueError`` leaving the model exactly as it was.
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -121,8 +122,8 @@ def test_convolution_overflow_is_one_error_for_predict_and_feature_maps(x):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_inputs_that_overflow_the_convolution_are_refused_by_fit(dtype):
-    """As MLPRegressor refuses X = finfo.max * uniform: training could only
-    saturate every map and predict a constant."""
+    """The model could not predict its own training images, and the gradient
+    through an infinite pre-activation is not a number."""
     rng = np.random.RandomState(0)
     X = (np.finfo(dtype).max * rng.uniform(size=(20, 16))).astype(dtype)
     y = rng.uniform(size=20)
@@ -130,6 +131,25 @@ def test_inputs_that_overflow_the_convolution_are_refused_by_fit(dtype):
     with _Strict(), pytest.raises(ValueError, match=r"convolution.*scale the inputs"):
         model.fit(X, y)
     assert not hasattr(model, "kernels_")
+
+
+def test_huge_inputs_whose_convolution_is_finite_train():
+    """What limits.rst says: MLPRegressor's finfo.max test input, which
+    MLPRegressor refuses, trains here a saturated but finite model under the
+    default padding="same" (each output sums at most two pixels)."""
+    from sklearn.neural_network import MLPRegressor
+
+    rng = np.random.RandomState(0)
+    X = np.finfo(np.float64).max * rng.uniform(size=(10, 2))
+    y = rng.standard_normal(size=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLPRegressor's overflow warnings
+        with pytest.raises(ValueError, match="non-finite parameter weights"):
+            MLPRegressor().fit(X, y)
+    with _Strict():
+        model = TinyConvRegressor(random_state=0).fit(X, y)
+        assert np.isfinite(model.predict(X)).all()
+        np.testing.assert_array_equal(np.abs(model.feature_maps(X)), 1)
 
 
 # -------------------------------------------------------------------- targets

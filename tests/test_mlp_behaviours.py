@@ -1,11 +1,14 @@
-"""Behaviours a user moving from MLPRegressor expects, found by running
-scikit-learn's own test_mlp.py against TinyConvRegressor."""
+"""Behaviours a user moving from the MLP estimators expects, found by running
+scikit-learn's own test_mlp.py against TinyConvRegressor and
+TinyConvClassifier."""
 
 import numpy as np
 import pytest
+from oracles import fit_quietly
+from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 
-from sktinycnn import TinyConvRegressor
+from sktinycnn import TinyConvClassifier, TinyConvRegressor
 
 
 def _data(n=30, seed=0):
@@ -70,3 +73,37 @@ def test_bools_are_not_numbers(name):
     X, y = _data()
     with pytest.raises((TypeError, ValueError), match=f"^{name} must be .*got True"):
         TinyConvRegressor(**{name: True}).fit(X, y)
+
+
+@pytest.mark.parametrize("Estimator", [TinyConvClassifier, TinyConvRegressor])
+def test_mlp_partial_fit_after_fit(Estimator):
+    """scikit-learn's test_mlp_partial_fit_after_fit (gh-25693): after a fit
+    with early_stopping=True, partial_fit raises MLP's ValueError."""
+    X_iris, y_iris = load_iris(return_X_y=True)
+    mlp = fit_quietly(Estimator(early_stopping=True, random_state=0), X_iris, y_iris)
+
+    msg = "partial_fit does not support early_stopping=True"
+    with pytest.raises(ValueError, match=msg):
+        mlp.partial_fit(X_iris, y_iris)
+
+
+@pytest.mark.parametrize("Estimator", [TinyConvClassifier, TinyConvRegressor])
+def test_partial_fit_is_unavailable_with_early_stopping(Estimator):
+    """As a method that scikit-learn's available_if hides: hasattr is False, so
+    scikit-learn's checks and meta-estimators do not call it; getting it
+    raises MLP's ValueError, as does a bound method taken before
+    set_params(early_stopping=True)."""
+    X_iris, y_iris = load_iris(return_X_y=True)
+    model = Estimator(early_stopping=True)
+    assert not hasattr(model, "partial_fit")
+    with pytest.raises(ValueError, match=r"^partial_fit does not support"):
+        model.partial_fit  # noqa: B018
+    assert hasattr(model.set_params(early_stopping=False), "partial_fit")
+    bound = model.partial_fit
+    model.set_params(early_stopping=True)
+    with pytest.raises(ValueError, match=r"^partial_fit does not support"):
+        if Estimator is TinyConvClassifier:
+            bound(X_iris, y_iris, classes=[0, 1, 2])
+        else:
+            bound(X_iris, y_iris)
+    assert not hasattr(model, "n_iter_")

@@ -10,7 +10,7 @@ import pytest
 from oracles import scipy_feature_maps
 from sklearn.exceptions import NotFittedError
 
-from sktinycnn import TinyConvRegressor
+from sktinycnn import TinyConvClassifier, TinyConvRegressor
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -144,7 +144,8 @@ def test_loss_curve_display_with_early_stopping():
         display.validation_line_.get_ydata(), model.validation_scores_
     )
     assert display.validation_ax_.get_ylabel() == "validation R²"
-    # The best epoch is marked.
+    assert display.ax_.get_ylabel() == "training loss (sigmoid units)"
+    # The best score is marked.
     marker = display.validation_ax_.get_lines()[-1]
     best = int(np.argmax(model.validation_scores_))
     assert marker.get_xdata().tolist() == [best + 1]
@@ -243,3 +244,24 @@ def test_import_does_not_import_matplotlib():
         cwd=Path(__file__).resolve().parents[1],
     )
     assert result.stdout.strip() == "False"
+
+
+def test_displays_of_a_classifier():
+    """The displays read the classifier's public state, and name its loss and
+    its score."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 4, 4)
+    y = (X[:, :2].mean(axis=(1, 2)) > X[:, 2:].mean(axis=(1, 2))).astype(int)
+    model = TinyConvClassifier(n_filters=3, early_stopping=True,
+                               validation_fraction=0.2, max_iter=300,
+                               random_state=0).fit(X, y)
+    display = LossCurveDisplay.from_estimator(model)
+    assert display.ax_.get_ylabel() == "training log-loss"
+    assert display.validation_ax_.get_ylabel() == "validation accuracy"
+    np.testing.assert_array_equal(
+        display.validation_line_.get_ydata(), model.validation_scores_
+    )
+    kernels = KernelsDisplay.from_estimator(model)
+    assert kernels.images_.shape == (3, 1)
+    maps = FeatureMapsDisplay.from_estimator(model, X[:2], pooled=True)
+    assert maps.images_.shape == (2, 3 + 1)

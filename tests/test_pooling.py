@@ -271,28 +271,6 @@ def test_resolve_pool_size(pool_size, map_hw, expected):
     assert all(type(side) is int for side in resolved)
 
 
-@pytest.mark.parametrize(
-    "pool_size",
-    [
-        0,
-        -1,
-        2.5,
-        True,
-        False,
-        np.True_,
-        (2, True),
-        (0, 2),
-        (2,),
-        (1, 2, 3),
-        "max",
-        None,
-    ],
-)
-def test_resolve_pool_size_errors(pool_size):
-    with pytest.raises(ValueError, match=r"pool_size must be a positive int, a pair"):
-        resolve_pool_size(pool_size, (5, 5))
-
-
 def test_unknown_mode():
     maps = np.zeros((2, 4, 4))
     with pytest.raises(ValueError, match="mode must be one of"):

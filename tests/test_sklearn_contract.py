@@ -46,12 +46,15 @@ CLASSIFIER_CONFIGURATIONS = [
     TinyConvClassifier(),
     # SGD with Nesterov momentum.
     TinyConvClassifier(solver="sgd", learning_rate=0.1),
-    # Early stopping on the validation accuracy of a stratified split. (At the
-    # default step size, check_class_weight_classifiers' extreme weights, 1000
-    # and 1e-4, need more than n_iter_no_change epochs to move the validation
-    # accuracy by more than 1e-7: early stopping then ends before the model
-    # predicts the heavy class, as early stopping should.)
-    TinyConvClassifier(early_stopping=True, learning_rate=0.1),
+    # Early stopping on the validation accuracy of a stratified split, ties
+    # broken by the validation log-loss. The checks' smallest data (10 rows of
+    # 2 classes, 20 of 3) needs a fifth held out for as many rows as classes,
+    # as MLPClassifier does. At the default step size every check passes but
+    # check_class_weight_classifiers, whose 3-blob problem at random_state=0
+    # leaves the heavy class's outlying rows in validation: no stopping rule
+    # helps (docs/notes/early-stopping.md); at 0.2 it passes for 19 seeds of 20.
+    TinyConvClassifier(early_stopping=True, validation_fraction=0.2,
+                       learning_rate=0.2),
     # Balanced class weights (multiplied into sample_weight).
     TinyConvClassifier(class_weight="balanced"),
     # Global average pooling; and the tutorial's unpooled network.

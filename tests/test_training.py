@@ -300,7 +300,10 @@ def test_early_stopping_restores_the_best_validation_weights(capsys):
     model = TinyConvRegressor(max_iter=300, verbose=1, **params).fit(X, y)
     out = capsys.readouterr().out
     assert "Validation score:" in out
-    assert "Validation score did not improve more than tol" in out
+    assert (
+        "Validation score (or, at a tied score, validation loss) did not improve "
+        "more than tol" in out
+    )
     scores = model.validation_scores_
     assert len(scores) == model.n_iter_ == len(model.validation_loss_curve_)
     best_epoch = int(np.argmax(scores))
@@ -314,6 +317,47 @@ def test_early_stopping_restores_the_best_validation_weights(capsys):
         model.kernels_, truncated.kernels_, rtol=1e-12, atol=1e-15
     )
     assert model.best_loss_ is None
+
+
+def _record(scores_and_losses, tol):
+    """Run the early-stopping bookkeeping over given (score, loss) epochs."""
+    from types import SimpleNamespace
+
+    from sktinycnn._training import Trainer, TrainingState
+
+    epochs = iter(scores_and_losses)
+    trainer = SimpleNamespace(
+        params={"tol": tol}, validation=lambda theta: next(epochs)
+    )
+    state = TrainingState(optimizer=None, rng=None)
+    kept, counts = [], []
+    for _ in scores_and_losses:
+        kept.append(Trainer._record_validation(trainer, None, state))
+        counts.append(state.no_improvement_count)
+    return kept, counts, state
+
+
+def test_a_tied_score_improves_when_the_validation_loss_falls():
+    """A saturated score (1.0 from the first epoch) does not stop training
+    while the validation loss falls by more than tol; the kept epoch is the
+    tied one of lowest loss, the later on equal loss."""
+    epochs = [(1.0, 0.57), (1.0, 0.50), (1.0, 0.499995), (1.0, 0.52), (1.0, 0.45),
+              (1.0, 0.45), (0.9, 0.30)]
+    kept, counts, state = _record(epochs, tol=1e-4)
+    assert counts == [0, 0, 1, 2, 0, 1, 2]
+    assert kept == [True, True, True, False, True, True, False]
+    assert state.best_validation_score == 1.0
+    assert state.best_validation_loss == 0.45
+
+
+def test_a_better_score_wins_over_a_lower_loss():
+    epochs = [(0.5, 0.3), (0.75, 0.9), (0.75 + 5e-5, 0.95), (0.7, 0.1)]
+    kept, counts, state = _record(epochs, tol=1e-4)
+    assert kept == [True, True, False, False]
+    assert counts == [0, 0, 1, 2]
+    # The best score is the highest seen, as MLP's best_validation_score_.
+    assert state.best_validation_score == 0.75 + 5e-5
+    assert state.best_validation_loss == 0.9
 
 
 def test_validation_score_is_weighted_r2_of_the_held_out_rows():
