@@ -9,6 +9,13 @@ when the model has ``predict_proba``, log-loss), the fit's wall-clock time
 (``time.perf_counter``), ``n_iter_`` and whether a ``ConvergenceWarning`` was
 raised (recorded, never an error).
 
+Suites (``--suite``): ``regression`` and ``classification`` (small digit
+images), ``large-regression`` and ``large-classification`` (28x28 images),
+``signals-regression`` and ``signals-classification`` (1-D signals as images
+of height 1), all from ``benchmarks/tasks.py`` (``SUITES`` below), and
+``check``. ``--n-samples N`` fits on a seeded random subset of N samples of
+each task (quick runs).
+
 The ``check`` suite fits each regressor on the data of scikit-learn's
 ``check_regressors_train`` with ``random_state`` 0..N-1 and reports the
 TRAINING R² (the check needs > 0.5): minimum, median and how many seeds fail.
@@ -27,7 +34,8 @@ Models (``--models``, comma separated, or ``--models`` repeated):
 
 Every model gets ``random_state=split`` (``seed`` in the check suite). The MLP
 gets flat rows ``(n, h * w)``, the CNN 3-D images ``(n, h, w)`` (4-D when there
-is more than one channel).
+is more than one channel); a signal ``(n, 1, 1, L)`` reaches the CNN as
+``(n, 1, L)``, an image of height 1.
 
 Examples
 --------
@@ -37,6 +45,8 @@ Run from the repository root::
     python benchmarks/compare.py --suite regression \\
         --models mlp,cnn:n_filters=8,kernel_size=3 --out /tmp/r.json
     python benchmarks/compare.py --suite check --models cnn --seeds 50
+    python benchmarks/compare.py --suite large-classification --splits 1
+    python benchmarks/compare.py --suite signals-regression --n-samples 300
 """
 
 import argparse
@@ -67,11 +77,26 @@ for _path in (str(ROOT), str(HERE)):
 
 from tasks import (  # noqa: E402
     CLASSIFICATION_TASKS,
+    LARGE_CLASSIFICATION_TASKS,
+    LARGE_REGRESSION_TASKS,
     REGRESSION_TASKS,
+    SIGNAL_CLASSIFICATION_TASKS,
+    SIGNAL_REGRESSION_TASKS,
     make_check_data,
 )
 
 import sktinycnn  # noqa: E402
+
+#: The split suites: name -> (tasks, whether they are classification tasks).
+#: ``check`` is the other suite (its own runner).
+SUITES = {
+    "regression": (REGRESSION_TASKS, False),
+    "classification": (CLASSIFICATION_TASKS, True),
+    "large-regression": (LARGE_REGRESSION_TASKS, False),
+    "large-classification": (LARGE_CLASSIFICATION_TASKS, True),
+    "signals-regression": (SIGNAL_REGRESSION_TASKS, False),
+    "signals-classification": (SIGNAL_CLASSIFICATION_TASKS, True),
+}
 
 
 def _cnn_classifier_class():
@@ -207,11 +232,23 @@ def timed_fit(estimator, X, y):
     return seconds, conv, others
 
 
-def run_split_suite(tasks, models, n_splits, classification):
+def subsample(X, y, n_samples):
+    """Return ``n_samples`` rows of ``(X, y)`` drawn without replacement (seed 0).
+
+    ``None`` (or at least ``len(X)``) returns the data as is. For quick runs
+    (the tests); the rows keep their order.
+    """
+    if n_samples is None or n_samples >= len(X):
+        return X, y
+    keep = np.sort(np.random.RandomState(0).permutation(len(X))[:n_samples])
+    return X[keep], y[keep]
+
+
+def run_split_suite(tasks, models, n_splits, classification, n_samples=None):
     """Fit every model on every task and split; return one record per fit."""
     records = []
     for task_name, builder in tasks.items():
-        X, y = builder(random_state=0)
+        X, y = subsample(*builder(random_state=0), n_samples)
         for split in range(n_splits):
             idx_train, idx_test = train_test_split(
                 np.arange(len(X)),
@@ -423,8 +460,7 @@ def machine_info():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--suite", choices=("regression", "classification", "check"),
-        default="regression",
+        "--suite", choices=(*SUITES, "check"), default="regression",
     )
     parser.add_argument(
         "--models", action="append", default=None,
@@ -434,6 +470,10 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=50, help="check suite only")
     parser.add_argument(
         "--tasks", default=None, help="comma-separated subset of the suite's tasks"
+    )
+    parser.add_argument(
+        "--n-samples", type=int, default=None,
+        help="use a random subset of this many samples of each task (quick runs)",
     )
     parser.add_argument(
         "--blas-threads", type=int, default=1,
@@ -456,11 +496,12 @@ def main(argv=None):
             records = run_check_suite(models, args.seeds)
             table = check_table(records, models)
         else:
-            classification = args.suite == "classification"
-            tasks = CLASSIFICATION_TASKS if classification else REGRESSION_TASKS
+            tasks, classification = SUITES[args.suite]
             if args.tasks:
                 tasks = {name: tasks[name] for name in args.tasks.split(",")}
-            records = run_split_suite(tasks, models, args.splits, classification)
+            records = run_split_suite(
+                tasks, models, args.splits, classification, args.n_samples
+            )
             table = split_table(records, models, classification)
     elapsed = time.perf_counter() - start
     print(table)
@@ -473,6 +514,7 @@ def main(argv=None):
             "models": [{"label": m[0], "base": m[1], "kwargs": m[2]} for m in models],
             "machine": info,
             "blas_threads": args.blas_threads,
+            "n_samples": args.n_samples,
             "elapsed": elapsed,
             "records": records,
             "table": table,
