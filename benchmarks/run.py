@@ -176,7 +176,7 @@ def bench_w1(quick, repeats):
         t_fit, _ = _timed(model.fit, X, y)
         rows.append((t_tut, t_fit))
     same = max(
-        np.max(np.abs(model.kernels_[0, 0] - w1_end) / np.abs(w1_end)),
+        np.max(np.abs(model.kernels_[0][0, 0] - w1_end) / np.abs(w1_end)),
         np.max(np.abs(model.coef_ - w2_end) / np.abs(w2_end)),
     )
     t_tut = _median(r[0] for r in rows)

@@ -56,21 +56,29 @@ class TinyConvClassifier(ClassifierMixin, BaseTinyConv):
         ``(channels, height, width)``; ``None`` is the most square ``h x w``
         with ``h * w = n_features`` and ``h <= w``. Ignored for 3-D and 4-D
         ``X``, which are images already.
-    n_filters : int, default=16
-        Number of convolution kernels (feature maps).
-    kernel_size : int or tuple of int, default=3
-        Kernel height and width, clipped to the image with ``"valid"``.
-    padding : {"valid", "same"}, default="valid"
+    n_filters : int or sequence of int, default=16
+        Number of convolution kernels (feature maps) of each block. An int is
+        one block; a sequence chains one block per entry, ``(16, 32)`` two,
+        each block reading the previous block's (pooled) maps.
+    kernel_size : int, tuple of int or list, default=3
+        Kernel height and width (a tuple ``(kh, kw)`` for every block, or a
+        list with one value per block), clipped to the block's input with
+        ``"valid"``.
+    padding : {"valid", "same"} or list, default="valid"
         ``"valid"``: only full overlaps; ``"same"``: maps as large as the
-        image, exactly as ``convolve2d(..., "same")``.
-    pooling : {None, "max", "avg"}, default="max"
-        Pooling after the tanh over non-overlapping ``pool_size`` windows
-        (see :class:`TinyConvRegressor`); pooling makes the network tolerant
-        of where a pattern is in the image. ``None`` is the tutorial's
-        network.
-    pool_size : int, tuple of int or "global", default=2
+        block's input, exactly as ``convolve2d(..., "same")``. A list gives
+        one value per block.
+    pooling : {None, "max", "avg"} or list, default="max"
+        Pooling after the activation over non-overlapping ``pool_size``
+        windows (see :class:`TinyConvRegressor`); pooling makes the network
+        tolerant of where a pattern is in the image. ``None`` is the
+        tutorial's network. A list gives one value per block.
+    pool_size : int, tuple of int, "global" or list, default=2
         Pooling window, clipped to the maps; ``"global"`` pools each whole
-        map to one value. Ignored without ``pooling``.
+        map to one value. A list gives one value per block. Ignored in a
+        block without pooling.
+    activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
+        Activation of every block (MLPClassifier's word and values).
     fit_intercept : bool, default=True
         Whether to learn a bias per feature map and per output.
     kernel_scale : float or None, default=None
@@ -172,16 +180,24 @@ default="constant"
         Output units: 1 (binary), ``n_classes`` or ``n_labels``.
     image_shape_ : tuple of int
         ``(channels, height, width)`` of the images.
-    kernel_size_ : tuple of int
-        Effective ``(kh, kw)`` after clipping to the image.
-    pool_size_ : tuple of int or None
-        Effective pooling window (None without pooling).
-    kernels_ : ndarray of shape (n_filters, channels, kh, kw)
-        Convolution kernels (true convolution).
-    kernel_intercepts_ : ndarray of shape (n_filters,)
-        Bias of each feature map (zeros when ``fit_intercept=False``).
-    coef_ : ndarray of shape (n_filters * hp * wp, n_outputs)
-        Dense weights over the C-order flattened (pooled) maps.
+    kernel_size_ : list of tuple of int
+        Effective ``(kh, kw)`` of each block after clipping to its input.
+    padding_ : list of str
+        Padding of each block.
+    pooling_ : list of str or None
+        Pooling of each block.
+    pool_size_ : list of tuple of int or None
+        Effective pooling window of each block (None without pooling).
+    activation_ : str
+        Activation of every block.
+    kernels_ : list of ndarray of shape (n_filters[b], channels[b], kh, kw)
+        Convolution kernels of each block (true convolution), one array per
+        block at every depth.
+    kernel_intercepts_ : list of ndarray of shape (n_filters[b],)
+        Bias of each feature map of each block (zeros when
+        ``fit_intercept=False``).
+    coef_ : ndarray of shape (n_filters[-1] * hp * wp, n_outputs)
+        Dense weights over the last block's C-order flattened (pooled) maps.
     intercept_ : ndarray of shape (n_outputs,)
         Dense biases (zeros when ``fit_intercept=False``).
     n_features_in_ : int

@@ -30,7 +30,7 @@ import itertools
 
 import numpy as np
 
-from ._layers import ConvLayer, DenseLayer
+from ._layers import ConvLayer, ConvolutionOverflowError, DenseLayer
 from ._parallel import ThreadTeam, one_blas_thread, team_size
 from ._patches import Patcher, aligned_empty
 from ._pooling import cell_major_view
@@ -74,10 +74,6 @@ _FLOAT_MAX = {
 _BOUNDED_ACTIVATIONS = ("tanh", "logistic")
 
 
-class ConvolutionOverflowError(ValueError):
-    """The convolution's pre-activations are not finite (they overflowed)."""
-
-
 def abs_max(array):
     """``max |array|`` (0 when empty), without ``np.abs``'s temporary copy."""
     return float(max(np.max(array, initial=0.0), -np.min(array, initial=0.0)))
@@ -114,16 +110,6 @@ def abs_sums(spec, theta):
 
 def _bounded(bound, dtype):
     return bound < _FLOAT_MAX[np.dtype(dtype).char]
-
-
-def _check_pre_finite(pre, dtype):
-    if not np.isfinite(pre).all():
-        hint = " or use float64" if np.dtype(dtype) == np.float32 else ""
-        raise ConvolutionOverflowError(
-            "X and the kernels are so large that the convolution overflowed "
-            f"{np.dtype(dtype).name}: scale the inputs (e.g. StandardScaler)"
-            f"{hint}."
-        )
 
 
 def chunk_size(spec, dtype, n_images, chunk_bytes=None):
@@ -236,10 +222,11 @@ class Chain:
                     previous.output_view(hidden, m), layer.patches(m)
                 )
                 all_patches.append(patches)
-            hidden = layer.forward(matrices[b], patches, m,
-                                   keep_maps=keep_maps and b == len(self.layers) - 1)
-            if bounds is not None and not _bounded(bounds[b], self.dtype):
-                _check_pre_finite(layer.last_pre, self.dtype)
+            hidden = layer.forward(
+                matrices[b], patches, m,
+                keep_maps=keep_maps and b == len(self.layers) - 1,
+                check_finite=bounds is not None and not _bounded(bounds[b], self.dtype),
+            )
         return hidden, all_patches
 
     def gradient(self, theta, patches, targets, weights, weight_sum, head, grad,

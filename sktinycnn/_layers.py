@@ -26,7 +26,26 @@ from scipy.special import expit
 from ._patches import Patcher, aligned_empty
 from ._pooling import cell_pool_backward, cell_pool_forward
 
-__all__ = ["ACTIVATION_FUNCTIONS", "ConvLayer", "DenseLayer"]
+__all__ = [
+    "ACTIVATION_FUNCTIONS",
+    "ConvLayer",
+    "ConvolutionOverflowError",
+    "DenseLayer",
+]
+
+
+class ConvolutionOverflowError(ValueError):
+    """The convolution's pre-activations are not finite (they overflowed)."""
+
+
+def _check_finite(pre, dtype):
+    if not np.isfinite(pre).all():
+        hint = " or use float64" if np.dtype(dtype) == np.float32 else ""
+        raise ConvolutionOverflowError(
+            "X and the kernels are so large that the convolution overflowed "
+            f"{np.dtype(dtype).name}: scale the inputs (e.g. StandardScaler)"
+            f"{hint}."
+        )
 
 
 def _tanh_derivative(a):
@@ -137,17 +156,21 @@ class ConvLayer:
             block.n_filters, m, *block.hidden_hw
         )
 
-    def forward(self, matrix, patches, m, *, keep_maps=False):
+    def forward(self, matrix, patches, m, *, keep_maps=False, check_finite=False):
         """Convolve, activate and pool a chunk; return its output ``(F, m*P)``.
 
         ``keep_maps`` leaves the activated maps (every column of the patch
-        matrix) in :attr:`pre` for the feature maps.
+        matrix) in :attr:`pre` for the feature maps. ``check_finite`` raises
+        :class:`ConvolutionOverflowError` on a non-finite pre-activation,
+        checked before the activation (``tanh(inf)`` is 1).
         """
         block = self.block
         F, P = block.n_filters, block.n_windows
         L = patches.shape[1] // m
         pre = self.pre[: F * m * L].reshape(F, m * L)
         np.dot(matrix, patches, out=pre)
+        if check_finite:
+            _check_finite(pre, self.dtype)
         self.last_pre = pre
         if block.pooling is None:
             hidden = self.forward_act(pre, pre)

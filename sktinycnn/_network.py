@@ -213,7 +213,7 @@ class NetworkSpec:
     ...                          ["same", "valid"], ["max", None], [(2, 2), None],
     ...                          n_outputs=1, fit_intercept=True)
     >>> [block.out_shape for block in spec.blocks], spec.n_hidden, spec.size
-    ([(4, 4, 4), (6, 2, 2)], 24, 290)
+    ([(4, 4, 4), (6, 2, 2)], 24, 287)
     >>> [segment.name for segment in spec.segments]
     ['kernel_matrix[0]', 'kernel_matrix[1]', 'intercept', 'coef']
     """

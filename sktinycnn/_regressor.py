@@ -28,6 +28,8 @@ class TinyConvRegressor(RegressorMixin, BaseTinyConv):
     convolution (``scipy.signal.convolve2d`` semantics, summed over channels)
     with ``n_filters`` kernels, a tanh, an optional max or average pooling, a
     flatten, a dense layer with one output per target and a logistic sigmoid.
+    A sequence ``n_filters=(16, 32)`` chains convolution blocks (conv ->
+    activation -> pooling), each on the previous block's maps.
     It is trained on half squared error by mini-batch SGD or Adam, with the
     training controls of :class:`~sklearn.neural_network.MLPRegressor`.
 
@@ -45,25 +47,36 @@ class TinyConvRegressor(RegressorMixin, BaseTinyConv):
         ``h * w = n`` and ``h <= w`` (64 -> 8x8, 10 -> 2x5, 7 -> 1x7). Ignored
         for 3-D ``X`` ``(n, h, w)`` and 4-D ``X`` ``(n, c, h, w)``, which are
         images already (a non-None value must then agree with them).
-    n_filters : int, default=16
-        Number of convolution kernels (feature maps). The tutorial has 1.
-    kernel_size : int or tuple of int, default=5
-        Kernel height and width. With ``padding="valid"`` a kernel larger than
-        the image along an axis is clipped to the image along that axis (see
-        ``kernel_size_``). The tutorial's is 2.
-    padding : {"valid", "same"}, default="same"
+    n_filters : int or sequence of int, default=16
+        Number of convolution kernels (feature maps) of each block. An int is
+        one block; a sequence chains one block per entry, ``(16, 32)`` two,
+        each block reading the previous block's (pooled) maps as its input
+        channels. The tutorial has 1.
+    kernel_size : int, tuple of int or list, default=5
+        Kernel height and width: an int (square), a tuple ``(kh, kw)`` for
+        every block, or a list with one such value per block. With
+        ``padding="valid"`` a kernel larger than its block's input along an
+        axis is clipped to it along that axis (see ``kernel_size_``). The
+        tutorial's is 2.
+    padding : {"valid", "same"} or list, default="same"
         ``"valid"``: only full overlaps (the tutorial); ``"same"``: maps as
-        large as the image, exactly as ``convolve2d(..., "same")``.
-    pooling : {None, "max", "avg"}, default="max"
-        Pooling after the tanh, over non-overlapping ``pool_size`` windows
-        from the top-left (stride = the window; rows and columns that do not
-        fill a window are dropped, as PyTorch's ``ceil_mode=False``). Max
-        pooling sends the gradient to the first maximum of each window
-        (row-major), as PyTorch does. ``None`` is the tutorial's network.
-    pool_size : int, tuple of int or "global", default=4
+        large as the block's input, exactly as ``convolve2d(..., "same")``.
+        A list gives one value per block.
+    pooling : {None, "max", "avg"} or list, default="max"
+        Pooling after the activation, over non-overlapping ``pool_size``
+        windows from the top-left (stride = the window; rows and columns that
+        do not fill a window are dropped, as PyTorch's ``ceil_mode=False``).
+        Max pooling sends the gradient to the first maximum of each window
+        (row-major), as PyTorch does. ``None`` is the tutorial's network. A
+        list gives one value per block.
+    pool_size : int, tuple of int, "global" or list, default=4
         Pooling window ``(ph, pw)``; ``"global"`` pools each whole map to one
         value. A window larger than the map along an axis is clipped to the
-        map (see ``pool_size_``). Ignored without ``pooling``.
+        map (see ``pool_size_``). A list gives one value per block
+        (``[2, "global"]``). Ignored in a block without pooling.
+    activation : {"tanh", "relu", "logistic", "identity"}, default="tanh"
+        Activation of every block (MLPRegressor's word and values). The
+        tutorial's is tanh.
     fit_intercept : bool, default=True
         Whether to learn a bias per feature map and per output. The tutorial
         has none (``False``).
@@ -71,9 +84,9 @@ class TinyConvRegressor(RegressorMixin, BaseTinyConv):
         Standard deviation of every initial weight, kernels and dense weights
         alike (the tutorial's ``randn(...) * 4`` is ``kernel_scale=4``).
         ``None`` is fan-in based: kernels get ``1 / sqrt(channels * kh * kw)``
-        (LeCun normal, suited to tanh) and dense weights ``0.1 /
-        sqrt(n_hidden)``, with ``n_hidden = n_filters * hp * wp`` the dense
-        layer's inputs (``coef_.shape[0]``), small so that every output starts
+        (LeCun normal, suited to tanh; ``sqrt(2)`` times that with relu, He
+        normal) and dense weights ``0.1 / sqrt(n_hidden)``, with ``n_hidden =
+        n_filters[-1] * hp * wp`` the dense layer's inputs (``coef_.shape[0]``), small so that every output starts
         near the sigmoid's centre (larger random outputs made some seeds stall
         on a plateau).
     scale_target : bool, default=True
@@ -83,8 +96,8 @@ class TinyConvRegressor(RegressorMixin, BaseTinyConv):
         tutorial does; they should then lie in (0, 1).
     solver : {"sgd", "adam"}, default="adam"
         The optimiser. With ``"adam"`` the steps of the dense weights are
-        scaled by ``min(1, 256 / n_hidden)`` (``n_hidden = n_filters * hp *
-        wp``, the size of the pooled maps, ``(ho, wo)`` without pooling), so
+        scaled by ``min(1, 256 / n_hidden)`` (``n_hidden = coef_.shape[0]``,
+        the size of the last block's pooled maps), so
         that the same ``learning_rate`` suits small and large images (see
         Notes); ``"sgd"`` takes plain steps.
     learning_rate : float, default=0.03
@@ -181,18 +194,29 @@ default="constant"
     ----------
     image_shape_ : tuple of int
         ``(channels, height, width)`` of the images.
-    kernel_size_ : tuple of int
-        Effective ``(kh, kw)`` after clipping to the image.
-    pool_size_ : tuple of int or None
-        Effective pooling window ``(ph, pw)`` after clipping to the maps (None
-        without pooling).
-    kernels_ : ndarray of shape (n_filters, channels, kh, kw)
-        Convolution kernels (true convolution: compare with the tutorial's w1).
-    kernel_intercepts_ : ndarray of shape (n_filters,)
-        Bias of each feature map (zeros when ``fit_intercept=False``).
-    coef_ : ndarray of shape (n_filters * hp * wp, n_outputs)
-        Dense weights over the C-order flattened (pooled) maps (the tutorial's
-        w2); ``(hp, wp)`` is the maps' size ``(ho, wo)`` without pooling.
+    kernel_size_ : list of tuple of int
+        Effective ``(kh, kw)`` of each block after clipping to its input.
+    padding_ : list of str
+        Padding of each block.
+    pooling_ : list of str or None
+        Pooling of each block.
+    pool_size_ : list of tuple of int or None
+        Effective pooling window ``(ph, pw)`` of each block after clipping to
+        its maps (None in a block without pooling).
+    activation_ : str
+        Activation of every block.
+    kernels_ : list of ndarray of shape (n_filters[b], channels[b], kh, kw)
+        Convolution kernels of each block, one array per block at every depth
+        (true convolution: compare ``kernels_[0][0, 0]`` with the tutorial's
+        w1). ``channels[b]`` is the image's channels for the first block and
+        the previous block's ``n_filters`` after it.
+    kernel_intercepts_ : list of ndarray of shape (n_filters[b],)
+        Bias of each feature map of each block (zeros when
+        ``fit_intercept=False``).
+    coef_ : ndarray of shape (n_filters[-1] * hp * wp, n_outputs)
+        Dense weights over the last block's C-order flattened (pooled) maps
+        (the tutorial's w2); ``(hp, wp)`` is the maps' size ``(ho, wo)``
+        without pooling.
     intercept_ : ndarray of shape (n_outputs,)
         Dense biases (zeros when ``fit_intercept=False``).
     target_offset_ : ndarray of shape (n_outputs,)
@@ -256,8 +280,8 @@ default="constant"
     >>> model = TinyConvRegressor(random_state=0)
     >>> model.fit(X[:1000], digit[:1000] / 9)
     TinyConvRegressor(random_state=0)
-    >>> model.kernels_.shape, model.pool_size_, model.coef_.shape
-    ((16, 1, 5, 5), (4, 4), (64, 1))
+    >>> model.kernels_[0].shape, model.pool_size_, model.coef_.shape
+    ((16, 1, 5, 5), [(4, 4)], (64, 1))
     >>> model.predict(X[1000:1003]).shape
     (3,)
     >>> round(model.score(X[1000:], digit[1000:] / 9), 2)
@@ -362,7 +386,7 @@ default="constant"
         >>> from sktinycnn.datasets import load_tutorial
         >>> X, y = load_tutorial()
         >>> model = TinyConvRegressor(tol=1e-3, random_state=0).fit(X, y)
-        >>> model.kernels_.shape, model.n_iter_ > 0
+        >>> model.kernels_[0].shape, model.n_iter_ > 0
         ((16, 1, 5, 5), True)
         """
         return self._fit(X, y, sample_weight, incremental=False)

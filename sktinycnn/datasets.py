@@ -32,6 +32,7 @@ TUTORIAL_PARAMS = MappingProxyType({
     "padding": "valid",
     "pooling": None,
     "pool_size": 2,
+    "activation": "tanh",
     "fit_intercept": False,
     "kernel_scale": 4.0,
     "scale_target": False,

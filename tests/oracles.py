@@ -150,10 +150,26 @@ def scipy_predict(model, X):
     """
     images = np.reshape(X, (len(X), *model.image_shape_))
     maps = scipy_feature_maps(
-        images, model.kernels_, model.kernel_intercepts_, model.padding
+        images, model.kernels_[0], model.kernel_intercepts_[0], model.padding
     )
     s = expit(maps.reshape(len(images), -1) @ model.coef_ + model.intercept_)
     return model.target_offset_ + model.target_scale_ * s
+
+
+#: A fitted model's weights; the kernels' two are lists, one array per block.
+WEIGHTS = ("kernels_", "kernel_intercepts_", "coef_", "intercept_")
+
+
+def fitted_arrays(model, names=WEIGHTS):
+    """A fitted model's attributes by name, a list's arrays as ``name[b]``."""
+    arrays = {}
+    for name in names:
+        value = getattr(model, name)
+        if isinstance(value, list):
+            arrays.update({f"{name}[{b}]": v for b, v in enumerate(value)})
+        else:
+            arrays[name] = value
+    return arrays
 
 
 def central_differences(function, x, eps=1e-6):

@@ -479,7 +479,7 @@ def test_pooling_and_feature_maps():
     model = fit_quietly(
         TinyConvClassifier(pooling="max", kernel_size=2, max_iter=5), X, y
     )
-    assert model.pool_size_ == (2, 2)
+    assert model.pool_size_ == [(2, 2)]
     assert model.feature_maps(X).shape == (60, 16, 3, 3)
 
 

@@ -56,8 +56,8 @@ def _case(kind):
 
 def _params(model):
     return {
-        "kernels": model.kernels_,
-        "kernel_intercepts": model.kernel_intercepts_,
+        "kernels": model.kernels_[0],
+        "kernel_intercepts": model.kernel_intercepts_[0],
         "coef": model.coef_,
         "intercept": model.intercept_,
     }
@@ -76,7 +76,7 @@ def test_loss_and_gradient_through_the_network(kind, pooling):
     params = _params(model)
     weight = SAMPLE_WEIGHT * class_weight
     images = X[:, None]
-    pool_hw = model.pool_size_
+    pool_hw = model.pool_size_[0]
 
     def loss(flat_params):
         unpacked = _unflatten(flat_params, params)

@@ -51,7 +51,8 @@ def test_pooling_is_checked_by_both_estimators(Estimator, pooling):
     X, y = _data()
     with pytest.raises(
         InvalidParameterError,
-        match=r"^pooling must be None or one of 'max', 'avg'; got ",
+        match=r"^pooling must be None or one of 'max', 'avg', or a list of such "
+        r"values with one per block; got ",
     ):
         Estimator(pooling=pooling).fit(X, y)
 
@@ -71,8 +72,9 @@ def test_a_parameter_without_constraints_is_an_error():
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"pool_size": 0}, "pool_size must be an int in [1, inf) or a pair of "
-         "positive ints or 'global'; got 0."),
+        ({"pool_size": 0}, "pool_size must be an int in [1, inf) or a tuple of "
+         "two positive ints or 'global', or a list of such values with one per "
+         "block; got 0."),
         ({"pool_size": (2,)}, "pool_size must be"),
         ({"pool_size": (0, 2)}, "pool_size must be"),
         ({"pool_size": (2, True)}, "pool_size must be"),
@@ -81,8 +83,9 @@ def test_a_parameter_without_constraints_is_an_error():
         ({"pool_size": "max"}, "pool_size must be"),
         ({"pool_size": None}, "pool_size must be"),
         ({"pool_size": (1, 2, 3)}, "pool_size must be"),
-        ({"kernel_size": 0}, "kernel_size must be an int in [1, inf) or a pair "
-         "of positive ints; got 0."),
+        ({"kernel_size": 0}, "kernel_size must be an int in [1, inf) or a tuple "
+         "of two positive ints, or a list of such values with one per block; "
+         "got 0."),
         ({"kernel_size": -1}, "kernel_size must be"),
         ({"kernel_size": 2.0}, "kernel_size must be"),
         ({"kernel_size": (2,)}, "kernel_size must be"),

@@ -20,6 +20,7 @@ from oracles import (
     assert_same_cv_results,
     fit_pids,
     fit_quietly,
+    fitted_arrays,
     grid_search,
     process_id,
 )
@@ -91,10 +92,9 @@ def test_fit_chunks_over_dask_array_on_the_cluster_equals_fit(
     reference = clone(estimator).set_params(max_iter=2)
     with pytest.warns(ConvergenceWarning):
         reference.fit(X, y)
-    for name in ("kernels_", "kernel_intercepts_", "coef_", "intercept_"):
-        assert_allclose(
-            getattr(streamed, name), getattr(reference, name), rtol=1e-12, atol=1e-15
-        )
+    expected = fitted_arrays(reference)
+    for name, array in fitted_arrays(streamed).items():
+        assert_allclose(array, expected[name], rtol=1e-12, atol=1e-15, err_msg=name)
 
 
 def test_local_cluster_leaves_no_process_behind():

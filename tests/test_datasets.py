@@ -60,7 +60,7 @@ def test_tutorial_params_replay_the_run(reference):
     assert model.n_iter_ == 1000
     np.testing.assert_allclose(model.predict(X), reference["final_output"],
                                rtol=0, atol=1e-12)
-    np.testing.assert_allclose(model.kernels_[0, 0], reference["w1_final"],
+    np.testing.assert_allclose(model.kernels_[0][0, 0], reference["w1_final"],
                                rtol=0, atol=1e-12)
 
 
@@ -71,7 +71,7 @@ def test_demo_start_model_is_the_tutorials_start(reference):
     from sktinycnn.__main__ import run_tutorial
 
     _, initial, rows, _ = run_tutorial()
-    np.testing.assert_allclose(initial.kernels_[0, 0], reference["w1_initial"],
+    np.testing.assert_allclose(initial.kernels_[0][0, 0], reference["w1_initial"],
                                rtol=0, atol=1e-15)
     X, y = load_tutorial()
     start = initial.predict(X)

@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from oracles import scipy_feature_maps, scipy_predict
+from oracles import fitted_arrays, scipy_feature_maps, scipy_predict
 from sklearn import config_context
 from sklearn.base import clone
 from sklearn.metrics import r2_score
@@ -44,7 +44,7 @@ def test_learns_digits_with_convolutional_features(digits_split):
     )
     model.fit(X_train, y_train)
     assert model.score(X_test, y_test) > 0.75
-    assert model.kernels_.shape == (8, 1, 3, 3)
+    assert [k.shape for k in model.kernels_] == [(8, 1, 3, 3)]
     assert model.coef_.shape == (8 * 6 * 6, 1)
 
 
@@ -60,7 +60,8 @@ def test_predictions_follow_the_documented_network():
         random_state=0,
     ).fit(X, y)
     maps = scipy_feature_maps(
-        X.reshape(-1, 2, 5, 4), model.kernels_, model.kernel_intercepts_, "valid"
+        X.reshape(-1, 2, 5, 4), model.kernels_[0], model.kernel_intercepts_[0],
+        "valid",
     )
     np.testing.assert_allclose(model.feature_maps(X), maps, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(
@@ -102,7 +103,7 @@ def test_image_shape_inference_and_multichannel():
         image_shape=(3, 2, 2), n_filters=2, padding="valid", max_iter=2
     ).fit(X, y)
     assert model.image_shape_ == (3, 2, 2)
-    assert model.kernels_.shape == (2, 3, 2, 2)
+    assert [k.shape for k in model.kernels_] == [(2, 3, 2, 2)]
 
 
 def test_kernel_is_clipped_to_small_images():
@@ -110,9 +111,9 @@ def test_kernel_is_clipped_to_small_images():
     model = TinyConvRegressor(kernel_size=3, padding="valid", max_iter=2)
     model.fit(X, X.sum(axis=1))
     assert model.image_shape_ == (1, 1, 7)
-    assert model.kernel_size_ == (1, 3)
+    assert model.kernel_size_ == [(1, 3)]
     same = TinyConvRegressor(kernel_size=3, padding="same", max_iter=2)
-    assert same.fit(X, X.sum(axis=1)).kernel_size_ == (3, 3)
+    assert same.fit(X, X.sum(axis=1)).kernel_size_ == [(3, 3)]
 
 
 # --------------------------------------------------------------------- dtypes
@@ -122,8 +123,8 @@ def test_kernel_is_clipped_to_small_images():
 def test_dtype_is_kept_end_to_end(dtype):
     X, y = smooth_images()
     model = TinyConvRegressor(max_iter=5, solver="adam").fit(X.astype(dtype), y)
-    for name in ("kernels_", "kernel_intercepts_", "coef_", "intercept_"):
-        assert getattr(model, name).dtype == dtype
+    for name, array in fitted_arrays(model).items():
+        assert array.dtype == dtype, name
     assert model.predict(X.astype(dtype)).dtype == dtype
     assert model.feature_maps(X.astype(dtype)).dtype == dtype
     sgd = TinyConvRegressor(max_iter=5, solver="sgd").fit(X.astype(dtype), y)

@@ -40,7 +40,7 @@ def test_pooled_maps_pool_the_feature_maps(pooling, pool_size, pool_hw, dtype):
                           random_state=0),
         X, y,
     )
-    assert model.pool_size_ == pool_hw
+    assert model.pool_size_ == [pool_hw]
     maps = model.feature_maps(X)
     pooled = model.pooled_maps(X)
     hp, wp = 5 // pool_hw[0], 6 // pool_hw[1]
@@ -64,7 +64,7 @@ def test_pooled_maps_without_pooling_are_the_feature_maps():
         ),
         X, X.sum(axis=(1, 2)),
     )
-    assert model.pool_size_ is None
+    assert model.pool_size_ == [None]
     assert_array_equal(model.pooled_maps(X), model.feature_maps(X))
 
 

@@ -31,7 +31,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from oracles import StrictWarnings
+from oracles import StrictWarnings, fitted_arrays
 
 from sktinycnn import TinyConvRegressor
 
@@ -214,8 +214,8 @@ def test_fit_predict_partial_fit_give_finite_answers_or_clear_errors(problem):
     assert c * h * w == model.n_features_in_
     kh, kw = _expected_kernel_hw(params, (h, w))
     n_filters = params["n_filters"]
-    assert model.kernel_size_ == (kh, kw)
-    assert model.kernels_.shape == (n_filters, c, kh, kw)
+    assert model.kernel_size_ == [(kh, kw)]
+    assert [k.shape for k in model.kernels_] == [(n_filters, c, kh, kw)]
     ho, wo = (h, w) if params["padding"] == "same" else (h - kh + 1, w - kw + 1)
     # The documented pooling: the window clipped to the maps, leftovers dropped.
     hp, wp = ho, wo
@@ -226,15 +226,15 @@ def test_fit_predict_partial_fit_give_finite_answers_or_clear_errors(problem):
             else size
         )
         ph, pw = min(ph, ho), min(pw, wo)
-        assert model.pool_size_ == (ph, pw)
+        assert model.pool_size_ == [(ph, pw)]
         hp, wp = ho // ph, wo // pw
     assert model.coef_.shape == (n_filters * hp * wp, n_outputs)
     assert maps.shape == (n_samples, n_filters, ho, wo)
     assert maps.dtype == dtype
     assert np.all(np.abs(maps) <= 1)
-    for name in ("kernels_", "kernel_intercepts_", "coef_", "intercept_"):
-        assert getattr(model, name).dtype == dtype
-        assert np.isfinite(getattr(model, name)).all()
+    for name, array in fitted_arrays(model).items():
+        assert array.dtype == dtype, name
+        assert np.isfinite(array).all(), name
 
     # Predictions lie in the image of the sigmoid under the target map.
     low = model.target_offset_

@@ -19,10 +19,11 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
-from oracles import fit_quietly
+from oracles import fit_quietly, fitted_arrays
 
 import sktinycnn._kernels as kernels
 import sktinycnn._parallel as parallel
+import sktinycnn._patches as patches
 from sktinycnn import TinyConvRegressor
 from sktinycnn._constraints import InvalidParameterError
 
@@ -110,9 +111,11 @@ def test_any_n_jobs_gives_the_same_bits(threaded_path, name, dtype):
         assert len(threaded_path.threads) == 1 or expected > 1
     serial = models[1]
     for n_jobs, model in models.items():
-        for attribute in ("kernels_", "kernel_intercepts_", "coef_", "intercept_"):
-            assert_array_equal(getattr(model, attribute), getattr(serial, attribute),
-                               err_msg=f"{attribute}, n_jobs={n_jobs}")
+        expected = fitted_arrays(serial)
+        for name, array in fitted_arrays(model).items():
+            assert_array_equal(
+                array, expected[name], err_msg=f"{name}, n_jobs={n_jobs}"
+            )
         assert model.loss_curve_ == serial.loss_curve_
         assert model.validation_scores_ == serial.validation_scores_
         assert_array_equal(model.predict(X), serial.predict(X))
@@ -139,7 +142,7 @@ def test_predict_with_threads_equals_serial(threaded_path, monkeypatch):
         X, y,
     )
     threads = set()
-    write = kernels._Patcher.write
+    write = patches.Patcher.write
     main = threading.get_ident()
 
     def spy(self, images, out):
@@ -148,7 +151,7 @@ def test_predict_with_threads_equals_serial(threaded_path, monkeypatch):
             time.sleep(2e-4)  # so that the helpers surely take chunks too
         return write(self, images, out)
 
-    monkeypatch.setattr(kernels._Patcher, "write", spy)
+    monkeypatch.setattr(patches.Patcher, "write", spy)
     X_new = _data(n=333, seed=5)[0]
     serial = model.predict(X_new), model.feature_maps(X_new)
     assert threads == {threading.get_ident()}

@@ -26,8 +26,8 @@ def images_and_targets(n=150, seed=0):
 def _network_and_targets(model, y):
     """A fitted model's weights as the network's params, and y in sigmoid units."""
     params = {
-        "kernels": model.kernels_,
-        "kernel_intercepts": model.kernel_intercepts_,
+        "kernels": model.kernels_[0],
+        "kernel_intercepts": model.kernel_intercepts_[0],
         "coef": model.coef_,
         "intercept": model.intercept_,
     }
@@ -162,7 +162,7 @@ def test_batch_size_one_is_per_image_updates():
         )
         params = {k: v - 0.5 * grads[k] for k, v in params.items()}
     np.testing.assert_allclose(one.coef_, params["coef"], rtol=1e-12)
-    np.testing.assert_allclose(one.kernels_, params["kernels"], rtol=1e-12)
+    np.testing.assert_allclose(one.kernels_[0], params["kernels"], rtol=1e-12)
 
 
 def test_shuffle_uses_random_state():
@@ -242,7 +242,7 @@ def test_cooldown_is_epochs_at_a_fifth_of_the_step_size(capsys):
                         n_iter_no_change=np.inf)
     fit_quietly(stepwise, X, y)
     np.testing.assert_allclose(cooled.coef_, stepwise.coef_, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(cooled.kernels_, stepwise.kernels_, rtol=1e-12,
+    np.testing.assert_allclose(cooled.kernels_[0], stepwise.kernels_[0], rtol=1e-12,
                                atol=1e-15)
     np.testing.assert_allclose(cooled.loss_curve_, stepwise.loss_curve_, rtol=1e-12)
     # The step size is back to learning_rate for a warm start.
@@ -314,7 +314,7 @@ def test_early_stopping_restores_the_best_validation_weights(capsys):
     truncated = fit_quietly(TinyConvRegressor(max_iter=best_epoch + 1, **params), X, y)
     np.testing.assert_allclose(model.coef_, truncated.coef_, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(
-        model.kernels_, truncated.kernels_, rtol=1e-12, atol=1e-15
+        model.kernels_[0], truncated.kernels_[0], rtol=1e-12, atol=1e-15
     )
     assert model.best_loss_ is None
 
@@ -372,7 +372,7 @@ def test_validation_score_is_weighted_r2_of_the_held_out_rows():
     from sklearn.utils import check_random_state
 
     rng = check_random_state(0)
-    rng.standard_normal(model.kernels_.size)
+    rng.standard_normal(model.kernels_[0].size)
     rng.standard_normal(model.coef_.size)
     _, val = train_test_split(np.arange(100), test_size=30, random_state=rng)
     y_pred = model.predict(X[val])
@@ -414,7 +414,9 @@ def test_warm_start_continues_exactly(pool):
     fit_quietly(warm, X, y)
     # ... so two warm 10-epoch fits are one 20-epoch fit, to rounding.
     np.testing.assert_allclose(warm.coef_, whole.coef_, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(warm.kernels_, whole.kernels_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        warm.kernels_[0], whole.kernels_[0], rtol=1e-12, atol=1e-15
+    )
     np.testing.assert_allclose(warm.loss_curve_, whole.loss_curve_, rtol=1e-12)
     assert warm.n_iter_ == 10 and warm.t_ == whole.t_ == 1600
     cold = fit_quietly(TinyConvRegressor(max_iter=10, **params), X, y)

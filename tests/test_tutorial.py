@@ -42,7 +42,7 @@ def _untrained_model():
 
 def test_initial_weights_are_the_tutorials_exactly(reference):
     model = _untrained_model()
-    np.testing.assert_array_equal(model.kernels_[0, 0], reference["w1_initial"])
+    np.testing.assert_array_equal(model.kernels_[0][0, 0], reference["w1_initial"])
     rng = np.random.RandomState(SEED)
     rng.randn(2, 2)
     np.testing.assert_array_equal(model.coef_, rng.randn(4, 1) * SCALE)
@@ -68,7 +68,9 @@ def test_cost_before_training(reference):
 def test_final_weights(fitted, reference):
     assert fitted.n_iter_ == 1000
     assert fitted.t_ == 4000
-    np.testing.assert_allclose(fitted.kernels_[0, 0], reference["w1_final"], rtol=1e-9)
+    np.testing.assert_allclose(
+        fitted.kernels_[0][0, 0], reference["w1_final"], rtol=1e-9
+    )
     np.testing.assert_allclose(fitted.coef_[:, 0], reference["w2_final"], rtol=1e-9)
 
 
@@ -80,7 +82,7 @@ def test_final_outputs_and_cost(fitted, reference):
     )
     # The same outputs through the tutorial's own forward pass.
     np.testing.assert_allclose(
-        _network_outputs(fitted.kernels_[0, 0], fitted.coef_), final, rtol=1e-12
+        _network_outputs(fitted.kernels_[0][0, 0], fitted.coef_), final, rtol=1e-12
     )
 
 
