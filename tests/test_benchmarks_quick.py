@@ -62,3 +62,22 @@ def test_quick_benchmark_runs(tmp_path):
     assert w4["n_images"] == 6000 and 0 < w4["peak_extra_mb"]
 
     assert results["W5"]["same_scores"] is True
+
+
+def test_quick_depth_benchmark_runs(tmp_path):
+    out = tmp_path / "depth.json"
+    completed = subprocess.run(
+        # HEAD as the baseline: a clone of any depth has it.
+        [sys.executable, str(ROOT / "benchmarks" / "bench_depth.py"), "--quick",
+         "--baseline", "HEAD", "--json", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = json.loads(out.read_text())
+    two = results["two_blocks"]
+    assert two["epoch_s"]["n_jobs=1"] > 0 and two["floor_s"] > 0
+    # The threads' guarantee, measured along the way: the same weights.
+    assert two["threads_identical_weights"] is True
+    assert 0 < results["memory"]["peak_beyond_input_and_output_mb"] < 100
+    for name in ("W1", "W3", "default"):
+        assert results["depth_1"][name]["new_over_baseline"] > 0
