@@ -146,22 +146,30 @@ def draw_kernels(kernels, channels, *, flip, block, axes, cmap, annotate,
     n_filters, n_shown, kh, kw = kernels.shape
     if annotate is None:
         annotate = kh * kw <= 16
+    what = "flipped kernel" if flip else "kernel"
+    titles = np.array([
+        [titled(block, f"{what} {f}" + (f", channel {c}" if named else ""))
+         for c in channels]
+        for f in range(n_filters)
+    ])
     size = 1.6 + 0.15 * max(kh, kw)
     if axes is None:
+        # Wide enough for the longest title line (about 0.1 inch a character
+        # at the default size), so that neighbouring titles do not overlap.
+        width = max(size, 0.1 * max(len(line) for title in titles.ravel()
+                                    for line in title.split("\n")))
         # Filters side by side, channels one below the other: a row of
         # kernels for one-channel images.
         fig, grid = axes_grid(
             None, (n_shown, n_filters),
-            (size * n_filters + 1.2, size * n_shown + 0.4),
+            (width * n_filters + 1.2, size * n_shown + 0.4),
         )
         axes = grid.T
     else:
         fig, axes = axes_grid(axes, (n_filters, n_shown), None)
     images = np.empty((n_filters, n_shown), dtype=object)
-    what = "flipped kernel" if flip else "kernel"
     for (f, k), ax in np.ndenumerate(axes):
-        title = f"{what} {f}" + (f", channel {channels[k]}" if named else "")
-        images[f, k] = show(ax, kernels[f, k], titled(block, title), cmap=cmap,
+        images[f, k] = show(ax, kernels[f, k], titles[f, k], cmap=cmap,
                             vmin=-vmax, vmax=vmax)
         if annotate:
             annotate_cells(ax, kernels[f, k], vmax)

@@ -328,6 +328,9 @@ def test_kernels_display_selects_channels(deep_model):
             f"block 1\nflipped kernel {f}, channel {c}"
         )
         assert image.get_clim() == pytest.approx((-vmax, vmax))
+    # Room for the titles' longest line, "flipped kernel 0, channel 2", above
+    # each of the four columns.
+    assert display.figure_.get_figwidth() >= 4 * 0.1 * 27
     last = KernelsDisplay.from_estimator(model, block=-1, channels=np.int64(-1))
     assert last.axes_.shape == (4, 1)
     np.testing.assert_array_equal(last.images_[3, 0].get_array(), kernels[3, 2])
