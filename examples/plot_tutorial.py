@@ -43,7 +43,7 @@ model.n_iter_
 # model holding them gives the outputs and the cost before training.
 rng = np.random.RandomState(TUTORIAL_PARAMS["random_state"])
 initial = copy.deepcopy(model)
-initial.kernels_ = 4.0 * rng.standard_normal(model.kernels_.shape)
+initial.kernels_ = [4.0 * rng.standard_normal(model.kernels_[0].shape)]
 initial.coef_ = 4.0 * rng.standard_normal(model.coef_.shape)
 
 # %%
@@ -61,7 +61,7 @@ rows += [(f"output x{i + 1} before", reference["start_output"][i], start_out[i])
          for i in range(4)]
 rows += [(f"output x{i + 1} after", reference["final_output"][i], final_out[i])
          for i in range(4)]
-rows += [(f"w1 final {ij}", reference["w1_final"][ij], model.kernels_[0, 0][ij])
+rows += [(f"w1 final {ij}", reference["w1_final"][ij], model.kernels_[0][0, 0][ij])
          for ij in np.ndindex(2, 2)]
 rows += [(f"w2 final [{i}]", reference["w2_final"][i], model.coef_[i, 0])
          for i in range(4)]

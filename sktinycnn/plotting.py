@@ -1,12 +1,13 @@
 """Pictures of a fitted :class:`~sktinycnn.TinyConvRegressor` or
 :class:`~sktinycnn.TinyConvClassifier`.
 
-scikit-learn-style ``Display`` objects for the learned kernels, the feature
-maps of a few images and the training curves. Each has a ``from_estimator``
-class method that computes what to draw from a fitted model and plots it, and
-a ``plot`` method that draws stored values (on axes you pass, or on a new
-figure); both return the display, whose trailing-underscore attributes hold
-the matplotlib objects.
+scikit-learn-style ``Display`` objects for the learned kernels and the feature
+maps of a few images, of any convolution block (``block=0`` by default, the
+one that reads the images), and for the training curves. Each has a
+``from_estimator`` class method that computes what to draw from a fitted model
+and plots it, and a ``plot`` method that draws stored values (on axes you
+pass, or on a new figure); both return the display, whose trailing-underscore
+attributes hold the matplotlib objects.
 
 matplotlib is an optional dependency (``pip install "sktinycnn[plot]"``): this
 module imports it only when something is drawn.
@@ -16,42 +17,59 @@ import numpy as np
 from sklearn.base import is_classifier
 
 from ._plot_tools import (
+    BLOCK,
     CURVE_DRAW,
     KERNELS_DRAW,
     MAPS_DRAW,
-    axes_grid,
+    check_block,
     check_fitted,
+    draw_curves,
+    draw_kernels,
+    draw_maps,
     fill_doc,
-    pyplot,
-    show,
 )
 
 __all__ = ["FeatureMapsDisplay", "KernelsDisplay", "LossCurveDisplay"]
 
 
 class KernelsDisplay:
-    """Learned convolution kernels as images, one per filter and channel.
+    """One block's convolution kernels as images, one per filter and channel.
 
     Build it with :meth:`from_estimator`; the constructor only stores values.
-    A diverging colour map centred on zero shows the sign of every weight.
+    A diverging colour map centred on zero shows the sign of every weight, on
+    one scale for all the kernels stored (shown or not).
+
+    A kernel has one ``kh x kw`` slice per input channel of its block: the
+    image's channels for block 0, the previous block's maps (one per filter)
+    after it. Each slice gets an axes: every channel's by default, or only
+    those of ``channels``, for a block with many input channels.
 
     Parameters
     ----------
-    kernels : ndarray of shape (n_filters, channels, kh, kw)
-        The kernels, as in ``TinyConvRegressor.kernels_``.
+    kernels : ndarray of shape (n_filters, n_channels, kh, kw)
+        One block's kernels, as in ``TinyConvRegressor.kernels_[block]``.
     flip : bool, default=False
         Whether the kernels are shown rotated by 180 degrees, i.e. as the
         template that slides over the image (cross-correlation). ``False``
         shows ``kernels_`` as stored (true convolution kernels).
+    block : int or None, default=None
+        The index of the block the kernels belong to, named in the titles on a
+        line of its own; ``None`` names none (:meth:`from_estimator` passes
+        ``None`` for a model of one block).
+    channels : int, sequence of int or None, default=None
+        The input channels shown, in this order; negative values count from
+        the last. ``None`` shows all ``n_channels``. The titles name the
+        channel of each kernel slice when ``n_channels > 1``.
 
     Attributes
     ----------
     figure_ : matplotlib.figure.Figure
         The figure drawn on.
-    axes_ : ndarray of matplotlib.axes.Axes of shape (n_filters, channels)
-        One axes per kernel.
+    axes_ : ndarray of matplotlib.axes.Axes of shape (n_filters, n_shown)
+        One axes per kernel slice: ``axes_[f, k]`` shows filter ``f`` on the
+        ``k``-th channel shown.
     images_ : ndarray of matplotlib.image.AxesImage of shape \
-(n_filters, channels)
+(n_filters, n_shown)
         The drawn kernels.
     colorbar_ : matplotlib.colorbar.Colorbar or None
         The shared colour bar, if drawn.
@@ -75,22 +93,31 @@ class KernelsDisplay:
     ((4, 1), (3, 3))
     """
 
-    def __init__(self, kernels, *, flip=False):
+    def __init__(self, kernels, *, flip=False, block=None, channels=None):
         self.kernels = kernels
         self.flip = flip
+        self.block = block
+        self.channels = channels
 
     @classmethod
-    @fill_doc(draw=KERNELS_DRAW)
+    @fill_doc(block=BLOCK, draw=KERNELS_DRAW)
     def from_estimator(
-        cls, estimator, *, flip=False, axes=None, cmap="RdBu_r", annotate=None,
-        colorbar=True,
+        cls, estimator, *, block=0, channels=None, flip=False, axes=None,
+        cmap="RdBu_r", annotate=None, colorbar=True,
     ):
-        """Draw the kernels of a fitted estimator.
+        """Draw the kernels of one block of a fitted estimator.
 
         Parameters
         ----------
         estimator : TinyConvRegressor or TinyConvClassifier
             A fitted model.
+{block}
+        channels : int, sequence of int or None, default=None
+            The block's input channels shown, in this order; negative values
+            count from the last. ``None`` shows them all, one axes per filter
+            and channel. After the first block, channel ``c`` is the map of
+            filter ``c`` of the block before, so a wide block makes a large
+            grid that a few channels keep readable.
         flip : bool, default=False
             Show the kernels rotated by 180 degrees (the template that slides
             over the image) instead of as stored.
@@ -113,11 +140,27 @@ class KernelsDisplay:
         >>> display = KernelsDisplay.from_estimator(model, flip=True)
         >>> display.axes_.shape
         (2, 1)
+
+        Of two blocks, the last one's three kernels on the first one's second
+        map:
+
+        >>> deep = TinyConvRegressor(n_filters=(2, 3), kernel_size=[3, 2],
+        ...                          pooling=None, tol=1e-3, random_state=0)
+        >>> [kernels.shape for kernels in deep.fit(X, y).kernels_]
+        [(2, 1, 3, 3), (3, 2, 2, 2)]
+        >>> display = KernelsDisplay.from_estimator(deep, block=-1, channels=1)
+        >>> display.axes_.shape
+        (3, 1)
+        >>> print(display.axes_[2, 0].get_title())
+        block 1
+        kernel 2, channel 1
         """
         check_fitted(estimator)
-        return cls(np.asarray(estimator.kernels_), flip=flip).plot(
-            axes=axes, cmap=cmap, annotate=annotate, colorbar=colorbar
-        )
+        index, depth = check_block(estimator, block)
+        return cls(
+            np.asarray(estimator.kernels_[index]), flip=flip,
+            block=index if depth > 1 else None, channels=channels,
+        ).plot(axes=axes, cmap=cmap, annotate=annotate, colorbar=colorbar)
 
     @fill_doc(draw=KERNELS_DRAW)
     def plot(self, *, axes=None, cmap="RdBu_r", annotate=None, colorbar=True):
@@ -143,54 +186,25 @@ class KernelsDisplay:
         >>> display.images_[1, 0].get_array().tolist()
         [[0.0, 1.0], [2.0, 3.0]]
         """
-        kernels = np.asarray(self.kernels, dtype=float)
-        if kernels.ndim != 4:
-            raise ValueError(
-                "kernels must have shape (n_filters, channels, kh, kw); got "
-                f"shape {kernels.shape}."
-            )
-        if self.flip:
-            kernels = kernels[:, :, ::-1, ::-1]
-        n_filters, channels, kh, kw = kernels.shape
-        if annotate is None:
-            annotate = kh * kw <= 16
-        size = 1.6 + 0.15 * max(kh, kw)
-        if axes is None:
-            # Filters side by side, channels one below the other: a row of
-            # kernels for one-channel images.
-            fig, grid = axes_grid(
-                None, (channels, n_filters),
-                (size * n_filters + 1.2, size * channels + 0.4),
-            )
-            axes = grid.T
-        else:
-            fig, axes = axes_grid(axes, (n_filters, channels), None)
-        vmax = float(np.abs(kernels).max()) or 1.0
-        images = np.empty((n_filters, channels), dtype=object)
-        what = "flipped kernel" if self.flip else "kernel"
-        for (f, c), ax in np.ndenumerate(axes):
-            title = f"{what} {f}" + (f", channel {c}" if channels > 1 else "")
-            images[f, c] = show(ax, kernels[f, c], title, cmap=cmap, vmin=-vmax,
-                                 vmax=vmax)
-            for (i, j), value in np.ndenumerate(kernels[f, c]) if annotate else ():
-                ax.text(j, i, f"{value:.2g}", ha="center", va="center",
-                        color="white" if abs(value) > 0.6 * vmax else "black")
-        self.colorbar_ = (
-            fig.colorbar(images[0, 0], ax=axes.ravel().tolist(), shrink=0.8)
-            if colorbar
-            else None
+        fig, axes, images, self.colorbar_ = draw_kernels(
+            self.kernels, self.channels, flip=self.flip, block=self.block,
+            axes=axes, cmap=cmap, annotate=annotate, colorbar=colorbar,
         )
         self.figure_, self.axes_, self.images_ = fig, axes, images
         return self
 
 
 class FeatureMapsDisplay:
-    """A few input images beside their post-tanh feature maps.
+    """A few input images beside one block's activated feature maps.
 
     One row per image: the image (mean over channels), then the map of every
-    filter, ``tanh(conv(x, kernel) + intercept)``, on a fixed scale from -1 to
-    1; for a model with pooling, the maps before pooling or, with
-    ``pooled=True``, after it (what the dense layer sees).
+    filter of the block, ``activation(conv(x, kernel) + intercept)`` with
+    ``x`` the image for block 0 and the previous block's pooled maps after
+    it; for a block with pooling, the maps before pooling or, with
+    ``pooled=True``, after it (what the next block or the dense layer sees).
+    The maps share a colour scale centred on zero: from -1 to 1 for the
+    bounded activations (``"tanh"``, ``"logistic"``), from minus to plus the
+    largest absolute value drawn for ``"relu"`` and ``"identity"``.
 
     Parameters
     ----------
@@ -204,6 +218,13 @@ class FeatureMapsDisplay:
     pooled : bool, default=False
         Whether ``maps`` are pooled maps; only the titles and the colour bar's
         label say so.
+    activation : {"tanh", "logistic", "relu", "identity"}, default="tanh"
+        The activation that made the maps (``activation_``); it sets the
+        colour scale and the colour bar's label.
+    block : int or None, default=None
+        The index of the block the maps come from, named in the maps' titles
+        on a line of its own; ``None`` names none (:meth:`from_estimator`
+        passes ``None`` for a model of one block).
 
     Attributes
     ----------
@@ -236,17 +257,20 @@ class FeatureMapsDisplay:
     ((3, 3), (8, 8))
     """
 
-    def __init__(self, images, maps, *, labels=None, pooled=False):
+    def __init__(self, images, maps, *, labels=None, pooled=False,
+                 activation="tanh", block=None):
         self.images = images
         self.maps = maps
         self.labels = labels
         self.pooled = pooled
+        self.activation = activation
+        self.block = block
 
     @classmethod
-    @fill_doc(draw=MAPS_DRAW)
-    def from_estimator(cls, estimator, X, *, labels=None, pooled=False, axes=None,
-                       cmap="gray_r", maps_cmap="RdBu_r", colorbar=True):
-        """Draw some images and their feature maps under a fitted estimator.
+    @fill_doc(block=BLOCK, draw=MAPS_DRAW)
+    def from_estimator(cls, estimator, X, *, block=0, labels=None, pooled=False,
+                       axes=None, cmap="gray_r", maps_cmap="RdBu_r", colorbar=True):
+        """Draw some images and one block's feature maps under a fitted estimator.
 
         Parameters
         ----------
@@ -254,13 +278,15 @@ class FeatureMapsDisplay:
             A fitted model.
         X : array-like of shape (n_images, n_features), \
 (n_images, height, width) or (n_images, channels, height, width)
-            A few images, in the form the model was fitted on.
+            A few images, in the form the model was fitted on. They are drawn
+            whatever the block.
+{block}
         labels : list of str or None, default=None
             A label per image, shown in its row's first title.
         pooled : bool, default=False
-            Draw the maps after pooling (``estimator.pooled_maps(X)``, what
-            the dense layer sees) instead of before it; only for a model
-            fitted with ``pooling``.
+            Draw the block's maps after pooling (``estimator.pooled_maps(X,
+            block)``, what the next block or the dense layer sees) instead of
+            before it; only for a block with pooling.
 {draw}
 
         Returns
@@ -281,20 +307,37 @@ class FeatureMapsDisplay:
         ...     model, X[2:4], labels=["x3", "x4"])
         >>> display.axes_.shape, display.axes_[0, 0].get_title()
         ((2, 3), 'x3')
+
+        The three maps of the second block of two:
+
+        >>> deep = TinyConvRegressor(n_filters=(2, 3), kernel_size=[3, 2],
+        ...                          pooling=None, tol=1e-3, random_state=0)
+        >>> display = FeatureMapsDisplay.from_estimator(deep.fit(X, y), X[2:4],
+        ...                                             block=1)
+        >>> display.axes_.shape
+        (2, 4)
+        >>> print(display.axes_[0, 1].get_title())
+        block 1
+        map 0
         """
         check_fitted(estimator)
-        if pooled and estimator.pool_size_ is None:
+        index, depth = check_block(estimator, block)
+        if pooled and estimator.pooling_[index] is None:
+            where = f"block {index} of this" if depth > 1 else "this"
             raise ValueError(
-                "pooled=True draws the pooled maps of a model fitted with pooling; "
-                f"this {type(estimator).__name__} has pooling=None."
+                "pooled=True draws the maps after pooling, but "
+                f"{where} {type(estimator).__name__} has pooling=None."
             )
-        maps = (estimator.pooled_maps if pooled else estimator.feature_maps)(X)
+        maps = (estimator.pooled_maps if pooled else estimator.feature_maps)(
+            X, block=index
+        )
         images = np.asarray(X, dtype=float).reshape(
             maps.shape[0], *estimator.image_shape_
         )
-        return cls(images, maps, labels=labels, pooled=pooled).plot(
-            axes=axes, cmap=cmap, maps_cmap=maps_cmap, colorbar=colorbar
-        )
+        return cls(
+            images, maps, labels=labels, pooled=pooled,
+            activation=estimator.activation_, block=index if depth > 1 else None,
+        ).plot(axes=axes, cmap=cmap, maps_cmap=maps_cmap, colorbar=colorbar)
 
     @fill_doc(draw=MAPS_DRAW)
     def plot(self, *, axes=None, cmap="gray_r", maps_cmap="RdBu_r", colorbar=True):
@@ -321,39 +364,10 @@ class FeatureMapsDisplay:
         >>> [ax.get_title() for ax in display.axes_[0]]
         ['image', 'map 0', 'map 1']
         """
-        images = np.asarray(self.images, dtype=float)
-        maps = np.asarray(self.maps, dtype=float)
-        if images.ndim != 4 or maps.ndim != 4 or images.shape[0] != maps.shape[0]:
-            raise ValueError(
-                "images must have shape (n_images, channels, height, width) and "
-                "maps (n_images, n_filters, ho, wo) with the same n_images; got "
-                f"{images.shape} and {maps.shape}."
-            )
-        n_images, n_filters = maps.shape[:2]
-        labels = self.labels
-        if labels is not None and len(labels) != n_images:
-            raise ValueError(
-                f"labels has {len(labels)} entries for {n_images} images."
-            )
-        fig, axes = axes_grid(
-            axes, (n_images, 1 + n_filters),
-            (1.6 * (1 + n_filters) + 0.8, 1.7 * n_images),
-        )
-        drawn = np.empty(axes.shape, dtype=object)
-        what = "pooled map" if self.pooled else "map"
-        for i in range(n_images):
-            drawn[i, 0] = show(
-                axes[i, 0], images[i].mean(axis=0),
-                "image" if labels is None else str(labels[i]), cmap=cmap,
-            )
-            for f in range(n_filters):
-                drawn[i, 1 + f] = show(axes[i, 1 + f], maps[i, f], f"{what} {f}",
-                                        cmap=maps_cmap, vmin=-1, vmax=1)
-        self.colorbar_ = (
-            fig.colorbar(drawn[0, 1], ax=axes.ravel().tolist(), shrink=0.6,
-                         label=f"{'pooled ' if self.pooled else ''}tanh activation")
-            if colorbar and n_filters
-            else None
+        fig, axes, drawn, self.colorbar_ = draw_maps(
+            self.images, self.maps, self.labels, pooled=self.pooled,
+            activation=self.activation, block=self.block, axes=axes, cmap=cmap,
+            maps_cmap=maps_cmap, colorbar=colorbar,
         )
         self.figure_, self.axes_, self.images_ = fig, axes, drawn
         return self
@@ -481,35 +495,10 @@ class LossCurveDisplay:
         >>> display.validation_line_.get_ydata().tolist()
         [0.2, 0.5, 0.4]
         """
-        plt = pyplot()
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-        loss = np.asarray(self.loss_curve, dtype=float)
-        epochs = np.arange(1, loss.size + 1)
-        (self.line_,) = ax.plot(
-            epochs, loss, color="C0",
-            label="training loss" if label is None else label,
+        self.ax_, self.line_, self.validation_ax_, self.validation_line_ = (
+            draw_curves(ax, self.loss_curve, self.validation_scores,
+                        loss_label=self.loss_label, score_label=self.score_label,
+                        logy=logy, label=label)
         )
-        if logy and np.all(loss > 0):
-            ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(self.loss_label)
-        ax.set_title("Training curve")
-        handles = [self.line_]
-        self.validation_ax_ = self.validation_line_ = None
-        if self.validation_scores is not None and len(self.validation_scores):
-            scores = np.asarray(self.validation_scores, dtype=float)
-            self.validation_ax_ = ax.twinx()
-            (self.validation_line_,) = self.validation_ax_.plot(
-                np.arange(1, scores.size + 1), scores, color="C1",
-                label=self.score_label,
-            )
-            best = int(np.argmax(scores))
-            self.validation_ax_.plot(
-                best + 1, scores[best], "o", color="C1", label="best score"
-            )
-            self.validation_ax_.set_ylabel(self.score_label)
-            handles = [*handles, *self.validation_ax_.get_lines()]
-        ax.legend(handles=handles, loc="best")
-        self.ax_, self.figure_ = ax, ax.figure
+        self.figure_ = self.ax_.figure
         return self

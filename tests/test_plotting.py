@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
-from oracles import scipy_feature_maps
+from oracles import scipy_deep_maps, scipy_feature_maps
 from sklearn.exceptions import NotFittedError
 
 from sktinycnn import TinyConvClassifier, TinyConvRegressor
@@ -48,7 +48,7 @@ def test_kernels_display_shows_every_kernel(two_channel_model, flip):
     assert isinstance(display.figure_, matplotlib.figure.Figure)
     for f in range(3):
         for c in range(2):
-            expected = model.kernels_[f, c]
+            expected = model.kernels_[0][f, c]
             if flip:
                 expected = np.rot90(expected, 2)
             shown = np.asarray(display.images_[f, c].get_array())
@@ -57,7 +57,7 @@ def test_kernels_display_shows_every_kernel(two_channel_model, flip):
             title = display.axes_[f, c].get_title()
             assert f"kernel {f}" in title and f"channel {c}" in title
     # One symmetric colour scale for all kernels, centred on zero.
-    vmax = np.abs(model.kernels_).max()
+    vmax = np.abs(model.kernels_[0]).max()
     assert display.images_[0, 0].get_clim() == pytest.approx((-vmax, vmax))
     assert display.colorbar_ is not None
 
@@ -74,7 +74,7 @@ def test_kernels_display_on_given_axes_and_annotations():
     assert texts == ["-4", "-3", "-2", "-1"]
     with pytest.raises(ValueError, match="2 x 1 = 2 are needed"):
         KernelsDisplay(kernels).plot(axes=plt.subplots(1, 3)[1])
-    with pytest.raises(ValueError, match="n_filters, channels, kh, kw"):
+    with pytest.raises(ValueError, match="n_filters, n_channels, kh, kw"):
         KernelsDisplay(kernels[0]).plot()
 
 
@@ -85,7 +85,7 @@ def test_feature_maps_display_matches_scipy(two_channel_model):
     )
     assert display.axes_.shape == display.images_.shape == (4, 1 + 3)
     expected = scipy_feature_maps(
-        X[:4], model.kernels_, model.kernel_intercepts_, "valid"
+        X[:4], model.kernels_[0], model.kernel_intercepts_[0], "valid"
     )
     for i in range(4):
         image = np.asarray(display.images_[i, 0].get_array())
@@ -180,14 +180,14 @@ def test_displays_of_a_pooled_model(pooling, pool_size, pooled_hw):
 
     kernels = KernelsDisplay.from_estimator(model, colorbar=False)
     for (f, c), image in np.ndenumerate(kernels.images_):
-        np.testing.assert_array_equal(image.get_array(), model.kernels_[f, c])
+        np.testing.assert_array_equal(image.get_array(), model.kernels_[0][f, c])
 
     expected = scipy_feature_maps(
-        X[:2], model.kernels_, model.kernel_intercepts_, "valid"
+        X[:2], model.kernels_[0], model.kernel_intercepts_[0], "valid"
     )
     before = FeatureMapsDisplay.from_estimator(model, X[:2])
     after = FeatureMapsDisplay.from_estimator(model, X[:2], pooled=True)
-    pooled = _pool_by_hand(expected, pooling, model.pool_size_)
+    pooled = _pool_by_hand(expected, pooling, model.pool_size_[0])
     assert pooled.shape == (2, 3, *pooled_hw)
     for i in range(2):
         for f in range(3):
@@ -265,3 +265,220 @@ def test_displays_of_a_classifier():
     assert kernels.images_.shape == (3, 1)
     maps = FeatureMapsDisplay.from_estimator(model, X[:2], pooled=True)
     assert maps.images_.shape == (2, 3 + 1)
+
+
+# -------------------------------------------------------------- deep models
+
+
+def _blocks(model):
+    """The oracle's description of the model's blocks."""
+    return [
+        {"padding": padding, "pooling": pooling, "pool_hw": pool_hw}
+        for padding, pooling, pool_hw in zip(
+            model.padding_, model.pooling_, model.pool_size_, strict=True
+        )
+    ]
+
+
+@pytest.fixture(scope="module")
+def deep_model():
+    """Two blocks over 2-channel 6x7 images: 3 filters of 3x3 ("same", 2x2 max
+    pooling to 3x3 maps), then 4 filters of 2x2 on those 3 maps ("valid", no
+    pooling: 2x2 maps)."""
+    rng = np.random.RandomState(3)
+    X = rng.rand(40, 2, 6, 7)
+    y = X[:, 0].mean(axis=(1, 2)) - X[:, 1, :3].mean(axis=(1, 2))
+    model = TinyConvRegressor(
+        n_filters=(3, 4), kernel_size=[3, 2], padding=["same", "valid"],
+        pooling=["max", None], pool_size=2, tol=1e-3, random_state=0,
+    )
+    return model.fit(X, y), X
+
+
+@pytest.mark.parametrize("block, index", [(0, 0), (1, 1), (-1, 1), (-2, 0)])
+def test_kernels_display_of_any_block(deep_model, block, index):
+    model, _ = deep_model
+    kernels = model.kernels_[index]
+    n_filters, channels = kernels.shape[:2]
+    display = KernelsDisplay.from_estimator(model, block=block)
+    assert display.block == index
+    assert display.axes_.shape == display.images_.shape == (n_filters, channels)
+    for (f, c), image in np.ndenumerate(display.images_):
+        np.testing.assert_array_equal(image.get_array(), kernels[f, c])
+        assert display.axes_[f, c].get_title() == (
+            f"block {index}\nkernel {f}, channel {c}"
+        )
+    vmax = np.abs(kernels).max()
+    assert display.images_[0, 0].get_clim() == pytest.approx((-vmax, vmax))
+
+
+def test_kernels_display_selects_channels(deep_model):
+    """``channels`` picks the columns, in its order; the colour scale stays the
+    whole block's."""
+    model, _ = deep_model
+    kernels = model.kernels_[1]  # (4, 3, 2, 2)
+    vmax = np.abs(kernels).max()
+    display = KernelsDisplay.from_estimator(model, block=1, channels=[2, 0],
+                                            flip=True, colorbar=False)
+    assert display.axes_.shape == (4, 2)
+    for (f, k), image in np.ndenumerate(display.images_):
+        c = (2, 0)[k]
+        np.testing.assert_array_equal(image.get_array(), np.rot90(kernels[f, c], 2))
+        assert display.axes_[f, k].get_title() == (
+            f"block 1\nflipped kernel {f}, channel {c}"
+        )
+        assert image.get_clim() == pytest.approx((-vmax, vmax))
+    # Room for the titles' longest line, "flipped kernel 0, channel 2", above
+    # each of the four columns.
+    assert display.figure_.get_figwidth() >= 4 * 0.1 * 27
+    last = KernelsDisplay.from_estimator(model, block=-1, channels=np.int64(-1))
+    assert last.axes_.shape == (4, 1)
+    np.testing.assert_array_equal(last.images_[3, 0].get_array(), kernels[3, 2])
+    assert last.axes_[3, 0].get_title().endswith("kernel 3, channel 2")
+    # On given axes: filters by rows, the channels shown by columns.
+    fig, axes = plt.subplots(4, 2)
+    given = KernelsDisplay.from_estimator(model, block=1, channels=(1, 2), axes=axes)
+    assert given.figure_ is fig and given.axes_[3, 1] is axes[3, 1]
+    np.testing.assert_array_equal(given.images_[3, 1].get_array(), kernels[3, 2])
+    with pytest.raises(ValueError, match=r"4 x 1 = 4 are needed"):
+        KernelsDisplay.from_estimator(model, block=1, channels=0, axes=axes)
+
+
+@pytest.mark.parametrize("channels", [3, -4, [], [0, 3], "0", 1.5, True, [True]])
+def test_kernels_display_refuses_bad_channels(deep_model, channels):
+    model, _ = deep_model
+    with pytest.raises(
+        ValueError, match=r"channels must be None, an int or a non-empty sequence "
+        r"of ints in \[-3, 3\), the kernels' 3 input channel\(s\); got"
+    ):
+        KernelsDisplay.from_estimator(model, block=1, channels=channels)
+
+
+@pytest.mark.parametrize(
+    "block, index, pooled", [(0, 0, False), (0, 0, True), (1, 1, False),
+                             (-1, 1, False), (-2, 0, True)]
+)
+def test_feature_maps_display_of_any_block(deep_model, block, index, pooled):
+    """The maps of any block, before or after its pooling, are SciPy's; the
+    images drawn beside them are the inputs, whatever the block."""
+    model, X = deep_model
+    expected = scipy_deep_maps(X[:3], model.kernels_, model.kernel_intercepts_,
+                               _blocks(model), "tanh")[index][int(pooled)]
+    display = FeatureMapsDisplay.from_estimator(model, X[:3], block=block,
+                                                pooled=pooled)
+    assert display.block == index
+    n_filters = model.kernels_[index].shape[0]
+    assert display.axes_.shape == display.images_.shape == (3, 1 + n_filters)
+    what = "pooled map" if pooled else "map"
+    for i in range(3):
+        np.testing.assert_allclose(display.images_[i, 0].get_array(),
+                                   X[i].mean(axis=0))
+        assert display.axes_[i, 0].get_title() == "image"
+        for f in range(n_filters):
+            shown = np.asarray(display.images_[i, 1 + f].get_array())
+            np.testing.assert_allclose(shown, expected[i, f], rtol=1e-12, atol=1e-12)
+            assert display.axes_[i, 1 + f].get_title() == f"block {index}\n{what} {f}"
+            assert display.images_[i, 1 + f].get_clim() == (-1, 1)
+    assert display.colorbar_.ax.get_ylabel() == (
+        f"{'pooled ' if pooled else ''}tanh activation"
+    )
+
+
+@pytest.mark.parametrize("block", [1, -1])
+def test_pooled_maps_of_a_block_without_pooling_are_refused(deep_model, block):
+    model, X = deep_model
+    with pytest.raises(
+        ValueError, match="pooled=True draws the maps after pooling, but block 1 "
+        "of this TinyConvRegressor has pooling=None"
+    ):
+        FeatureMapsDisplay.from_estimator(model, X[:2], block=block, pooled=True)
+
+
+@pytest.mark.parametrize("block", [2, -3, 1.0, True, "1", None, np.int64(2)])
+def test_bad_block_is_refused(deep_model, block):
+    model, X = deep_model
+    message = (
+        r"block must be an int in \[-2, 2\): 0 is the first of this "
+        r"TinyConvRegressor's 2 convolution block\(s\), -1 the last; got"
+    )
+    with pytest.raises(ValueError, match=message):
+        KernelsDisplay.from_estimator(model, block=block)
+    with pytest.raises(ValueError, match=message):
+        FeatureMapsDisplay.from_estimator(model, X[:2], block=block)
+
+
+def test_one_block_model_titles_name_no_block(two_channel_model):
+    """block=-1 is block 0 of a one-block model, drawn as before blocks."""
+    model, X = two_channel_model
+    kernels = KernelsDisplay.from_estimator(model, block=-1)
+    assert kernels.block is None
+    assert kernels.axes_[2, 1].get_title() == "kernel 2, channel 1"
+    maps = FeatureMapsDisplay.from_estimator(model, X[:2], block=np.int64(-1))
+    assert maps.axes_[1, 3].get_title() == "map 2"
+    with pytest.raises(ValueError, match=r"block must be an int in \[-1, 1\)"):
+        KernelsDisplay.from_estimator(model, block=1)
+    with pytest.raises(ValueError, match=r"block must be an int in \[-1, 1\)"):
+        FeatureMapsDisplay.from_estimator(model, X[:2], block=-2)
+
+
+def test_displays_of_a_deep_classifier():
+    rng = np.random.RandomState(4)
+    X = rng.rand(60, 6, 6)
+    y = (X[:, :3].mean(axis=(1, 2)) > X[:, 3:].mean(axis=(1, 2))).astype(int)
+    model = TinyConvClassifier(
+        n_filters=(2, 3), kernel_size=[3, 2], pooling=["avg", None], pool_size=2,
+        max_iter=300, tol=1e-3, random_state=0,
+    ).fit(X, y)
+    expected = scipy_deep_maps(X[:2, None], model.kernels_, model.kernel_intercepts_,
+                               _blocks(model), "tanh")
+    for block in (1, -1):
+        kernels = KernelsDisplay.from_estimator(model, block=block)
+        assert kernels.images_.shape == (3, 2)
+        np.testing.assert_array_equal(kernels.images_[2, 1].get_array(),
+                                      model.kernels_[1][2, 1])
+        maps = FeatureMapsDisplay.from_estimator(model, X[:2], block=block)
+        assert maps.images_.shape == (2, 1 + 3)
+        np.testing.assert_allclose(maps.images_[1, 3].get_array(),
+                                   expected[1][0][1, 2], rtol=1e-12, atol=1e-12)
+        assert maps.axes_[1, 3].get_title() == "block 1\nmap 2"
+    pooled = FeatureMapsDisplay.from_estimator(model, X[:2], block=0, pooled=True)
+    np.testing.assert_allclose(pooled.images_[0, 2].get_array(),
+                               expected[0][1][0, 1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "activation, limit", [("tanh", 1.0), ("logistic", 1.0), ("relu", None),
+                          ("identity", None)]
+)
+def test_feature_maps_scale_follows_the_activation(deep_model, activation, limit):
+    """Bounded activations keep the fixed scale -1..1; unbounded ones span the
+    largest absolute value drawn, centred on zero."""
+    _, X = deep_model
+    y = X[:, 0].mean(axis=(1, 2))
+    model = TinyConvRegressor(n_filters=(2, 2), kernel_size=3, pooling=None,
+                              activation=activation, tol=1e-3,
+                              random_state=0).fit(X, y)
+    display = FeatureMapsDisplay.from_estimator(model, X[:3], block=1)
+    maps = model.feature_maps(X[:3], block=1)
+    limit = np.abs(maps).max() if limit is None else limit
+    assert display.activation == activation
+    for image in display.images_[:, 1:].ravel():
+        assert image.get_clim() == pytest.approx((-limit, limit))
+    assert display.colorbar_.ax.get_ylabel() == f"{activation} activation"
+
+
+def test_displays_constructed_with_a_block_and_an_activation():
+    kernels = np.arange(8.0).reshape(2, 1, 2, 2) - 4
+    display = KernelsDisplay(kernels, block=3).plot(colorbar=False)
+    assert [ax.get_title() for ax in display.axes_[:, 0]] == [
+        "block 3\nkernel 0", "block 3\nkernel 1"
+    ]
+    maps = np.zeros((1, 2, 2, 2))
+    # All-zero maps of an unbounded activation: a unit scale, not an empty one.
+    display = FeatureMapsDisplay(np.zeros((1, 1, 3, 3)), maps, activation="relu",
+                                 block=2, pooled=True).plot()
+    assert display.axes_[0, 2].get_title() == "block 2\npooled map 1"
+    assert display.images_[0, 1].get_clim() == (-1, 1)
+    assert display.colorbar_.ax.get_ylabel() == "pooled relu activation"
+    with pytest.raises(ValueError, match="activation must be one of"):
+        FeatureMapsDisplay(np.zeros((1, 1, 3, 3)), maps, activation="softmax").plot()
