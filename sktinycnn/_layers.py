@@ -136,6 +136,13 @@ class ConvLayer:
             else aligned_empty(F * m * P, dtype)
         )
         self._patches = {}
+        self._natural_buffer = None
+
+    def _natural(self, size):
+        """A buffer for the pre-activations' gradient in natural order."""
+        if self._natural_buffer is None or self._natural_buffer.size < size:
+            self._natural_buffer = aligned_empty(size, self.dtype)
+        return self._natural_buffer[:size]
 
     def patches(self, m):
         """The block's own ``(K1, m * L)`` patch buffer for chunks of ``m``."""
@@ -252,9 +259,13 @@ class ConvLayer:
         # Kernels and (through the ones) their biases.
         np.dot(pre, patches.T, out=grad_matrix)
         if grad_input is not None:
+            # The patches' gradient in natural column order, so that the
+            # scatter back onto the inputs adds whole covered rows at a time
+            # (cell-major runs are one window row, a few pixels apart).
             K = block.n_kernel
+            grad_pre = self.patcher.natural_order(pre, self._natural(pre.size))
             grad_patches = patches[:K]
-            np.dot(matrix[:, :K].T, pre, out=grad_patches)
+            np.dot(matrix[:, :K].T, grad_pre.reshape(pre.shape), out=grad_patches)
             self.patcher.scatter_add(grad_patches, grad_input)
 
 

@@ -193,9 +193,10 @@ class Patcher:
 
         Parameters
         ----------
-        grad_patches : ndarray of shape (K, m * L)
-            Gradient with respect to the first ``K = n_kernel`` patch rows
-            (the covered columns only).
+        grad_patches : ndarray of shape (K, m * hc * wc)
+            Gradient with respect to the first ``K = n_kernel`` patch rows,
+            its columns in natural order over the covered pixels ``(image,
+            row, column)`` (not cell-major: see :meth:`natural_order`).
         out : ndarray of shape (channels, m, h, w)
             The inputs' gradient, channel first, overwritten.
 
@@ -203,29 +204,41 @@ class Patcher:
         -------
         out : ndarray of shape (channels, m, h, w)
         """
-        block = self.block
         channels, m = out.shape[:2]
-        (ph, pw), (hp, wp) = self.cell_hw, block.hidden_hw
-        kh, kw = block.kernel_hw
-        if self.pad is None:
-            padded = out
-        else:
-            padded = self._padded_grad(out.shape)
+        hc, wc = self.covered_hw
+        kh, kw = self.block.kernel_hw
+        padded = out if self.pad is None else self._padded_grad(out.shape)
         padded[...] = 0
-        s_c, s_m, s_h, s_w = padded.strides
-        taps = grad_patches.reshape(channels, kh, kw, ph, pw, m, hp, wp)
-        shape = (channels, ph, pw, m, hp, wp)
-        pixel_strides = (s_c, s_h, s_w, s_m, ph * s_h, pw * s_w)
-        # One call per kernel offset: the (cell, window) pixels of a tap are
-        # distinct, while different taps overlap and must add in turn.
+        taps = grad_patches.reshape(channels, kh, kw, m, hc, wc)
+        # One call per kernel offset, over runs of a covered row: the pixels
+        # of one tap are distinct, while different taps overlap and must add
+        # in turn.
         for i in range(kh):
             for j in range(kw):
-                target = strided(padded, shape, pixel_strides, i * s_h + j * s_w)
+                target = padded[:, :, i : i + hc, j : j + wc]
                 np.add(target, taps[:, kh - 1 - i, kw - 1 - j], out=target)
         if self.pad is not None:
             (top, _), (left, _) = self.pad
             h, w = out.shape[2:]
             np.copyto(out, padded[:, :, top : top + h, left : left + w])
+        return out
+
+    def natural_order(self, columns, out):
+        """Copy cell-major covered columns ``(R, m * L)`` into natural order.
+
+        ``out`` ``(R, m * L)`` receives the columns ordered ``(image, row,
+        column)`` over the covered pixels, as :meth:`scatter_add` reads them.
+        Without pooling the two orders are the same and ``columns`` is
+        returned as it is.
+        """
+        (ph, pw), (hp, wp) = self.cell_hw, self.block.hidden_hw
+        if ph * pw == 1:
+            return columns
+        rows = columns.shape[0]
+        m = columns.shape[1] // (ph * pw * hp * wp)
+        cells = columns.reshape(rows, ph, pw, m, hp, wp)
+        natural = out.reshape(rows, m, hp, ph, wp, pw)
+        np.copyto(natural, cells.transpose(0, 3, 4, 1, 5, 2))
         return out
 
     def _padded_grad(self, shape):

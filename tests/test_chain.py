@@ -305,3 +305,26 @@ def test_an_overflowing_later_block_is_refused():
                              [None, None], [None, None], n_outputs=1,
                              fit_intercept=False, activation="tanh")
     assert np.isfinite(forward(tanh, theta, images)).all()
+
+
+@pytest.mark.parametrize(
+    "network, block_index", [("max-avg", 1), ("avg-global", 1), ("unpooled", 1),
+                             ("three", 1), ("three", 2), ("one-pixel", 1)]
+)
+def test_scatter_add_is_the_adjoint_of_the_patches(network, block_index):
+    """``<write(x), g> = <x, scatter_add(g)>`` for every patch gradient ``g``:
+    col2im is the transpose of im2col, padding and pooling's covered pixels
+    included."""
+    spec = _spec(network, 1, True, "tanh")
+    block = spec.blocks[block_index]
+    layer = Chain(spec, np.float64, 3).layers[block_index]
+    patcher = layer.patcher
+    rng = np.random.RandomState(1)
+    m = 3
+    inputs = rng.randn(block.in_shape[0], m, *block.in_shape[1:])  # channel first
+    patches = patcher.write(inputs, patcher.new_buffer(m))[: block.n_kernel]
+    grad = rng.randn(*patches.shape)
+    natural = patcher.natural_order(grad, np.empty_like(grad))
+    back = patcher.scatter_add(natural.copy(), np.empty_like(inputs))
+    np.testing.assert_allclose(np.vdot(patches, grad), np.vdot(inputs, back),
+                               rtol=1e-12)
