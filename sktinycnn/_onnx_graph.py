@@ -1,14 +1,14 @@
 """The ONNX graph of a fitted network, emitted through a small builder interface.
 
-The network is emitted once, by :func:`emit_network` (input to the dense
-layer's logits), then one head: :func:`emit_regressor_output` (the sigmoid and
-the target map) or :func:`emit_classifier_outputs` (labels and probabilities),
-and for the classifier, optionally, :func:`emit_zipmap` or
-:func:`emit_columns`. Each goes through a builder with three methods
-(``name``, ``constant``, ``node``) that the standalone exporter
-(:class:`GraphBuilder`) and the skl2onnx converter (:class:`Skl2onnxBuilder`)
-each implement over their own containers. Every public choice (dtypes, opsets,
-label types, options, the estimator check) is :mod:`sktinycnn.onnx`'s.
+The network, input to the dense layer's logits, is emitted by
+:func:`emit_network`, one convolution block after the other; the heads after
+it are :mod:`sktinycnn._onnx_heads`'s. Everything is emitted through a builder
+with three methods (``name``, ``constant``, ``node``) that the standalone
+exporter (:class:`GraphBuilder`) and the skl2onnx converter
+(:class:`Skl2onnxBuilder`) each implement over their own containers. The
+network is read from the estimator's public fitted attributes only
+(:func:`fitted_blocks`); every public choice (dtypes, opsets, label types,
+options, the estimator check) is :mod:`sktinycnn.onnx`'s.
 
 Two forms of the same graph exist, chosen by ``form``:
 
@@ -21,22 +21,34 @@ Two forms of the same graph exist, chosen by ``form``:
   has in double).
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from ._images import same_padding
+from ._images import conv_output_shape, same_padding
 
 __all__ = [
+    "ACTIVATION_OPS",
+    "MIN_OPSET",
     "ML_DOMAIN",
+    "FittedBlock",
     "GraphBuilder",
     "Skl2onnxBuilder",
+    "default_form",
     "elem_type",
-    "emit_classifier_outputs",
-    "emit_columns",
     "emit_network",
-    "emit_regressor_output",
-    "emit_zipmap",
+    "fitted_blocks",
     "import_onnx",
+    "model_dtype",
 ]
+
+#: The oldest default-domain opset of the operators' forms used here
+#: (``Slice``/``Unsqueeze``/``ReduceSum`` with tensor inputs, ``Pad`` with a
+#: ``pads`` input).
+MIN_OPSET = 13
+#: The ONNX operator of each block activation (None: the identity, no node).
+ACTIVATION_OPS = {"tanh": "Tanh", "relu": "Relu", "logistic": "Sigmoid",
+                  "identity": None}
 
 #: The domain of ONNX's traditional-ML operators (``ZipMap``).
 ML_DOMAIN = "ai.onnx.ml"
@@ -146,114 +158,284 @@ class Skl2onnxBuilder:
         return output
 
 
+
+
+def model_dtype(estimator):
+    """The dtype the fitted model computes in (its weights')."""
+    return estimator.coef_.dtype
+
+
+def default_form(dtype):
+    """``"conv"`` for float32, ``"unfold"`` for float64.
+
+    onnxruntime's CPU ``Conv``, ``AveragePool`` and global pooling are float
+    only.
+    """
+    return "conv" if np.dtype(dtype) == np.float32 else "unfold"
+
+
 def _int64(values):
     return np.asarray(values, dtype=np.int64)
 
 
-def _pads(arch):
-    """``(top, bottom, left, right)`` of the convolution's zero padding."""
-    if arch.padding != "same":
-        return 0, 0, 0, 0
-    (top, bottom), (left, right) = same_padding(arch.kernel_hw)
-    return top, bottom, left, right
+@dataclass(frozen=True)
+class FittedBlock:
+    """One fitted convolution block: conv -> activation -> [pooling].
+
+    ``kernels`` are the fitted ones flipped along both spatial axes (ONNX
+    ``Conv`` is a cross-correlation, the network's a true convolution);
+    ``intercepts`` is None when they are all zero, so that no bias node is
+    emitted.
+    """
+
+    index: int
+    in_shape: tuple
+    kernels: np.ndarray
+    intercepts: object
+    padding: str
+    pooling: object
+    pool_hw: object
+
+    @property
+    def n_filters(self):
+        return self.kernels.shape[0]
+
+    @property
+    def kernel_hw(self):
+        return tuple(self.kernels.shape[2:])
+
+    @property
+    def n_kernel(self):
+        """``channels * kh * kw``: one column of the im2col product."""
+        return self.in_shape[0] * self.kernel_hw[0] * self.kernel_hw[1]
+
+    @property
+    def map_hw(self):
+        """``(ho, wo)`` of the feature maps."""
+        return conv_output_shape(self.in_shape[1:], self.kernel_hw, self.padding)
+
+    @property
+    def hidden_hw(self):
+        """``(hp, wp)`` of the block's output: whole windows only, or the maps."""
+        (ho, wo) = self.map_hw
+        if self.pooling is None:
+            return (ho, wo)
+        return (ho // self.pool_hw[0], wo // self.pool_hw[1])
+
+    @property
+    def pads(self):
+        """``(top, bottom, left, right)`` of the convolution's zero padding."""
+        if self.padding != "same":
+            return 0, 0, 0, 0
+        (top, bottom), (left, right) = same_padding(self.kernel_hw)
+        return top, bottom, left, right
+
+    def hint(self, name):
+        """A node or initializer name hint that says which block it is."""
+        return f"block{self.index}_{name}"
 
 
-def _emit_conv(builder, arch, kernels, intercepts, images):
-    """ONNX ``Conv``: (n, c, h, w) -> (n, F, ho, wo)."""
-    top, bottom, left, right = _pads(arch)
-    inputs = [images, builder.constant("kernels", kernels)]
-    if intercepts is not None:
-        inputs.append(builder.constant("kernel_intercepts", intercepts))
+def fitted_blocks(estimator):
+    """The fitted network's blocks, read from its public fitted attributes.
+
+    ``kernels_``, ``kernel_intercepts_``, ``kernel_size_``, ``padding_``,
+    ``pooling_`` and ``pool_size_`` (one entry per block) and
+    ``image_shape_``: each block reads the previous one's output,
+    ``(n_filters, hp, wp)``, and the dense layer, ``coef_``, the last one's.
+
+    Returns
+    -------
+    blocks : list of FittedBlock
+
+    Raises
+    ------
+    ValueError
+        If these attributes disagree on a size (attributes set by hand).
+    """
+    dtype = model_dtype(estimator)
+    per_block = (estimator.kernels_, estimator.kernel_intercepts_,
+                 estimator.kernel_size_, estimator.padding_, estimator.pooling_,
+                 estimator.pool_size_)
+    if len({len(values) for values in per_block}) != 1:
+        raise ValueError(
+            "The fitted attributes kernels_, kernel_intercepts_, kernel_size_, "
+            "padding_, pooling_ and pool_size_ must have one entry per block; "
+            f"they have {[len(values) for values in per_block]}."
+        )
+    blocks, in_shape = [], tuple(int(d) for d in estimator.image_shape_)
+    for b, (kernels, intercepts, kernel_hw, padding, pooling, pool_hw) in (
+        enumerate(zip(*per_block, strict=True))
+    ):
+        kernels = np.asarray(kernels, dtype)
+        expected = (kernels.shape[0], in_shape[0], *kernel_hw)
+        if kernels.ndim != 4 or kernels.shape != expected:
+            raise ValueError(
+                f"kernels_[{b}] has shape {kernels.shape}; block {b} reads "
+                f"{in_shape[0]} channel(s) with kernels of kernel_size_[{b}]="
+                f"{tuple(kernel_hw)}."
+            )
+        intercepts = np.asarray(intercepts, dtype)
+        block = FittedBlock(
+            index=b,
+            in_shape=in_shape,
+            # ONNX Conv is a cross-correlation: flip to keep the network's
+            # true convolution.
+            kernels=np.ascontiguousarray(kernels[:, :, ::-1, ::-1]),
+            intercepts=intercepts if np.any(intercepts != 0) else None,
+            padding=padding,
+            pooling=pooling,
+            pool_hw=None if pooling is None else tuple(pool_hw),
+        )
+        blocks.append(block)
+        in_shape = (block.n_filters, *block.hidden_hw)
+    n_hidden = int(np.prod(in_shape))
+    if estimator.coef_.shape[0] != n_hidden:
+        raise ValueError(
+            f"coef_ has {estimator.coef_.shape[0]} rows; the last block outputs "
+            f"{n_hidden} values {in_shape}."
+        )
+    return blocks
+
+
+def _emit_conv(builder, block, images):
+    """ONNX ``Conv``: (n, c, h, w) -> (n, F, ho, wo), biases included."""
+    top, bottom, left, right = block.pads
+    inputs = [images, builder.constant(block.hint("kernels"), block.kernels)]
+    if block.intercepts is not None:
+        inputs.append(builder.constant(block.hint("intercepts"), block.intercepts))
     return builder.node(
         "Conv",
         inputs,
-        "conv",
-        kernel_shape=list(arch.kernel_hw),
+        block.hint("conv"),
+        kernel_shape=list(block.kernel_hw),
         pads=[top, left, bottom, right],
         strides=[1, 1],
         dilations=[1, 1],
     )
 
 
-def _emit_unfolded_conv(builder, arch, kernels, intercepts, images):
+def _emit_unfolded_conv(builder, block, images):
     """The convolution as im2col + MatMul: (n, c, h, w) -> (n, F, ho * wo).
 
     Built from Pad, Slice, Unsqueeze, Concat, Reshape, MatMul and Add. The
-    patches are laid out as the fast kernels (:mod:`sktinycnn._kernels`) lay
-    them, ``(channel, i, j)`` by output pixel, so the product is the same one.
+    patches are laid out as ``(channel, i, j)`` by output pixel, the order of
+    the kernels' own ``(channels, kh, kw)`` values.
     """
-    (kh, kw), (ho, wo) = arch.kernel_hw, arch.map_hw
-    top, bottom, left, right = _pads(arch)
+    (kh, kw), (ho, wo) = block.kernel_hw, block.map_hw
+    top, bottom, left, right = block.pads
     if top or bottom or left or right:
-        pads = builder.constant("pads", _int64([0, 0, top, left, 0, 0, bottom, right]))
-        images = builder.node("Pad", [images, pads], "padded")
+        pads = builder.constant(block.hint("pads"),
+                                _int64([0, 0, top, left, 0, 0, bottom, right]))
+        images = builder.node("Pad", [images, pads], block.hint("padded"))
     patches = images
     if kh * kw > 1:
-        axes = builder.constant("spatial_axes", _int64([2, 3]))
-        axis2 = builder.constant("patch_axis", _int64([2]))
+        axes = builder.constant(block.hint("spatial_axes"), _int64([2, 3]))
+        axis2 = builder.constant(block.hint("patch_axis"), _int64([2]))
         shifted = []
         for i in range(kh):
             for j in range(kw):
-                starts = builder.constant("starts", _int64([i, j]))
-                ends = builder.constant("ends", _int64([i + ho, j + wo]))
-                window = builder.node("Slice", [images, starts, ends, axes], "window")
-                shifted.append(builder.node("Unsqueeze", [window, axis2], "window"))
+                starts = builder.constant(block.hint("starts"), _int64([i, j]))
+                ends = builder.constant(block.hint("ends"), _int64([i + ho, j + wo]))
+                window = builder.node("Slice", [images, starts, ends, axes],
+                                      block.hint("window"))
+                shifted.append(
+                    builder.node("Unsqueeze", [window, axis2], block.hint("window"))
+                )
         # (n, c, kh*kw, ho, wo): patches[n, c, (i, j), y, x] = padded[n, c, y+i, x+j]
-        patches = builder.node("Concat", shifted, "patches", axis=2)
-    shape = builder.constant("patches_shape", _int64([0, arch.n_kernel, ho * wo]))
-    patches = builder.node("Reshape", [patches, shape], "patches_matrix")
-    # The flipped kernels as the (F, c*kh*kw) matrix of the fast kernels.
-    matrix = builder.constant("kernels", kernels.reshape(arch.n_filters, -1))
-    pre = builder.node("MatMul", [matrix, patches], "conv")
-    if intercepts is not None:
-        bias = builder.constant("kernel_intercepts", intercepts.reshape(-1, 1))
-        pre = builder.node("Add", [pre, bias], "conv_biased")
+        patches = builder.node("Concat", shifted, block.hint("patches"), axis=2)
+    shape = builder.constant(block.hint("patches_shape"),
+                             _int64([0, block.n_kernel, ho * wo]))
+    patches = builder.node("Reshape", [patches, shape], block.hint("patch_matrix"))
+    # The flipped kernels as an (F, c*kh*kw) matrix, rows in the patches' order.
+    matrix = builder.constant(block.hint("kernels"),
+                              block.kernels.reshape(block.n_filters, -1))
+    pre = builder.node("MatMul", [matrix, patches], block.hint("conv"))
+    if block.intercepts is not None:
+        bias = builder.constant(block.hint("intercepts"),
+                                block.intercepts.reshape(-1, 1))
+        pre = builder.node("Add", [pre, bias], block.hint("conv_biased"))
     return pre
 
 
-def _emit_pooling(builder, arch, maps, form, dtype):
+def _emit_pooling(builder, block, maps, form, dtype):
     """Pool (n, F, ho, wo) maps into (n, F, hp, wp).
 
     Windows tile the maps from the top-left with stride = window and no
     padding, and ``ceil_mode=0`` drops the rows and columns that fill no
-    window, as :func:`sktinycnn._pooling.pool_forward` does.
+    window, as the estimators do.
     """
-    (ph, pw), (hp, wp) = arch.pool_hw, arch.hidden_hw
-    if form == "conv" and tuple(arch.pool_hw) == tuple(arch.map_hw):
-        op = "GlobalMaxPool" if arch.pooling == "max" else "GlobalAveragePool"
-        return builder.node(op, [maps], "pooled")
-    if form == "conv" or arch.pooling == "max":  # MaxPool runs in double too
-        op = "MaxPool" if arch.pooling == "max" else "AveragePool"
+    (ph, pw), (hp, wp) = block.pool_hw, block.hidden_hw
+    if form == "conv" and block.pool_hw == block.map_hw:
+        op = "GlobalMaxPool" if block.pooling == "max" else "GlobalAveragePool"
+        return builder.node(op, [maps], block.hint("pooled"))
+    if form == "conv" or block.pooling == "max":  # MaxPool runs in double too
+        op = "MaxPool" if block.pooling == "max" else "AveragePool"
         return builder.node(
             op,
             [maps],
-            "pooled",
+            block.hint("pooled"),
             kernel_shape=[ph, pw],
             strides=[ph, pw],
             pads=[0, 0, 0, 0],
             ceil_mode=0,
         )
     # Average: crop to whole windows, split each axis into (windows, cells)
-    # and sum over the cells; then scale as pool_forward does.
-    if (hp * ph, wp * pw) != tuple(arch.map_hw):
+    # and sum over the cells, then scale by the cells' number.
+    if (hp * ph, wp * pw) != block.map_hw:
         maps = builder.node(
             "Slice",
             [
                 maps,
-                builder.constant("crop_starts", _int64([0, 0])),
-                builder.constant("crop_ends", _int64([hp * ph, wp * pw])),
-                builder.constant("spatial_axes", _int64([2, 3])),
+                builder.constant(block.hint("crop_starts"), _int64([0, 0])),
+                builder.constant(block.hint("crop_ends"), _int64([hp * ph, wp * pw])),
+                builder.constant(block.hint("spatial_axes"), _int64([2, 3])),
             ],
-            "cropped",
+            block.hint("cropped"),
         )
-    shape = _int64([0, arch.n_filters, hp, ph, wp, pw])
+    shape = _int64([0, block.n_filters, hp, ph, wp, pw])
     windows = builder.node(
-        "Reshape", [maps, builder.constant("windows_shape", shape)], "windows"
+        "Reshape", [maps, builder.constant(block.hint("windows_shape"), shape)],
+        block.hint("windows"),
     )
-    axes = builder.constant("cell_axes", _int64([3, 5]))
-    summed = builder.node("ReduceSum", [windows, axes], "window_sums", keepdims=0)
-    weight = builder.constant("cell_weight", np.asarray(1.0 / (ph * pw), dtype))
-    return builder.node("Mul", [summed, weight], "pooled")
+    axes = builder.constant(block.hint("cell_axes"), _int64([3, 5]))
+    summed = builder.node("ReduceSum", [windows, axes], block.hint("window_sums"),
+                          keepdims=0)
+    weight = builder.constant(block.hint("cell_weight"),
+                              np.asarray(1.0 / (ph * pw), dtype))
+    return builder.node("Mul", [summed, weight], block.hint("pooled"))
+
+
+def _emit_activation(builder, block, values, activation):
+    op = ACTIVATION_OPS[activation]
+    if op is None:  # the identity
+        return values
+    return builder.node(op, [values], block.hint("activated"))
+
+
+def _emit_block(builder, block, images, activation, form, dtype, *, last):
+    """One block: (n, c, h, w) -> (n, F, hp, wp), or (n, F, ho * wo) maps of
+    the unfolded form's last unpooled block (Flatten reads either)."""
+    if form == "conv":
+        pre = _emit_conv(builder, block, images)
+    else:
+        pre = _emit_unfolded_conv(builder, block, images)
+        if block.pooling is not None or not last:
+            # The matrix product's (n, F, ho*wo) back to maps.
+            shape = _int64([0, block.n_filters, *block.map_hw])
+            pre = builder.node(
+                "Reshape", [pre, builder.constant(block.hint("maps_shape"), shape)],
+                block.hint("maps"),
+            )
+    if block.pooling == "max":
+        # Every activation is non-decreasing, so the max of the activated maps
+        # is the activation of the max: activate the pooled values only, as
+        # the estimators do.
+        pooled = _emit_pooling(builder, block, pre, form, dtype)
+        return _emit_activation(builder, block, pooled, activation)
+    maps = _emit_activation(builder, block, pre, activation)
+    if block.pooling is None:
+        return maps
+    return _emit_pooling(builder, block, maps, form, dtype)
 
 
 def emit_network(builder, estimator, input_name, input_dtype, form):
@@ -262,34 +444,20 @@ def emit_network(builder, estimator, input_name, input_dtype, form):
     ``form`` is ``"conv"`` or ``"unfold"`` (see the module's docstring).
     Returns the name of the logits, ``(n, n_outputs)`` in the model's dtype.
     """
-    arch = estimator._arch
-    dtype = estimator.kernels_.dtype
+    dtype = model_dtype(estimator)
+    blocks = fitted_blocks(estimator)
     x = input_name
     if np.dtype(input_dtype) != dtype:
         # predict converts X to the model's dtype first; so does the graph.
         x = builder.node("Cast", [x], "cast_input", to=elem_type(dtype))
     # 0 copies the batch dimension, so any batch size (and 2-D, 3-D or 4-D
     # input of the right size per sample) is accepted.
-    images = builder.node(
-        "Reshape",
-        [x, builder.constant("image_shape", _int64([0, *arch.image_shape]))],
-        "images",
-    )
-    # ONNX Conv is a cross-correlation: flip to keep convolve2d's semantics.
-    kernels = np.ascontiguousarray(estimator.kernels_[:, :, ::-1, ::-1])
-    intercepts = estimator.kernel_intercepts_
-    intercepts = intercepts if np.any(intercepts != 0) else None
-    emit_conv = _emit_conv if form == "conv" else _emit_unfolded_conv
-    pre = emit_conv(builder, arch, kernels, intercepts, images)
-    maps = builder.node("Tanh", [pre], "maps")
-    if arch.pooling is not None:
-        if form != "conv":  # the matrix product's (n, F, ho*wo) back to maps
-            shape = _int64([0, arch.n_filters, *arch.map_hw])
-            maps = builder.node(
-                "Reshape", [maps, builder.constant("maps_shape", shape)], "maps"
-            )
-        maps = _emit_pooling(builder, arch, maps, form, dtype)
-    # C order over (F, hp, wp): the layout coef_ was trained on.
+    image_shape = builder.constant("image_shape", _int64([0, *blocks[0].in_shape]))
+    maps = builder.node("Reshape", [x, image_shape], "images")
+    for block in blocks:
+        maps = _emit_block(builder, block, maps, estimator.activation_, form, dtype,
+                           last=block is blocks[-1])
+    # C order over (F, hp, wp) of the last block: the layout coef_ was trained on.
     hidden = builder.node("Flatten", [maps], "hidden", axis=1)
     dense = builder.node(
         "MatMul", [hidden, builder.constant("coef", estimator.coef_)], "dense"
@@ -299,107 +467,3 @@ def emit_network(builder, estimator, input_name, input_dtype, form):
             "Add", [dense, builder.constant("intercept", estimator.intercept_)], "dense"
         )
     return dense
-
-
-def emit_regressor_output(builder, estimator, logits, output_name):
-    """The regressor's head: the sigmoid, then ``target_offset_ + target_scale_ * s``.
-
-    The target map is left out when it is the identity (``scale_target=False``).
-    """
-    offset, scale = estimator.target_offset_, estimator.target_scale_
-    if np.all(scale == 1) and np.all(offset == 0):  # scale_target=False
-        builder.node("Sigmoid", [logits], "sigmoid", output=output_name)
-        return
-    sigmoid = builder.node("Sigmoid", [logits], "sigmoid")
-    scaled = builder.node(
-        "Mul", [sigmoid, builder.constant("target_scale", scale)], "scaled"
-    )
-    builder.node(
-        "Add",
-        [scaled, builder.constant("target_offset", offset)],
-        "prediction",
-        output=output_name,
-    )
-
-
-def emit_classifier_outputs(
-    builder, logits, kind, dtype, classes, label_name, proba_name
-):
-    """The classifier's head: probabilities and labels, as ``predict`` has them.
-
-    ``kind`` is ``"binary"`` (one logit: probabilities ``[1 - p, p]`` with
-    ``p = Sigmoid``), ``"multiclass"`` (``Softmax`` over the classes) or
-    ``"multilabel"`` (one ``Sigmoid`` per label; labels ``p > 0.5`` as int64).
-    Binary and multiclass labels are the ``ArgMax`` of the probabilities (the
-    first of equal ones, as ``np.argmax``), gathered from ``classes`` (an
-    int64 or string array); ``classes=None`` outputs the class index itself.
-    """
-    if kind == "multilabel":
-        proba = builder.node("Sigmoid", [logits], "probabilities", output=proba_name)
-        half = builder.constant("threshold", np.asarray(0.5, dtype))
-        above = builder.node("Greater", [proba, half], "above_threshold")
-        int64 = import_onnx().TensorProto.INT64
-        builder.node("Cast", [above], "label", output=label_name, to=int64)
-        return
-    if kind == "binary":
-        positive = builder.node("Sigmoid", [logits], "positive_proba")
-        one = builder.constant("one", np.asarray(1.0, dtype))
-        negative = builder.node("Sub", [one, positive], "negative_proba")
-        proba = builder.node(
-            "Concat",
-            [negative, positive],
-            "probabilities",
-            output=proba_name,
-            axis=1,
-        )
-    else:
-        proba = builder.node(
-            "Softmax", [logits], "probabilities", output=proba_name, axis=1
-        )
-    if classes is None:
-        builder.node(
-            "ArgMax",
-            [proba],
-            "label",
-            output=label_name,
-            axis=1,
-            keepdims=0,
-            select_last_index=0,
-        )
-        return
-    index = builder.node(
-        "ArgMax", [proba], "class_index", axis=1, keepdims=0, select_last_index=0
-    )
-    builder.node(
-        "Gather",
-        [builder.constant("classes", classes), index],
-        "label",
-        output=label_name,
-        axis=0,
-    )
-
-
-def emit_zipmap(builder, proba, dtype, keys, output_name):
-    """``ZipMap``: one ``{key: probability}`` dict per row, with float values.
-
-    ``keys`` is an int64 or string array. ONNX's ``ZipMap`` takes float only,
-    so a float64 model's probabilities are cast to float32 first.
-    """
-    if np.dtype(dtype) != np.float32:
-        proba = builder.node("Cast", [proba], "float_proba", to=elem_type(np.float32))
-    keys = np.asarray(keys)
-    if keys.dtype.kind in "iu":
-        labels = {"classlabels_int64s": [int(k) for k in keys]}
-    else:
-        labels = {"classlabels_strings": [str(k) for k in keys]}
-    builder.node(
-        "ZipMap", [proba], "zipmap", output=output_name, domain=ML_DOMAIN, **labels
-    )
-
-
-def emit_columns(builder, proba, output_names):
-    """Column ``j`` of ``proba`` as the 1-D output ``output_names[j]``."""
-    for j, name in enumerate(output_names):
-        # A 0-d index drops the axis: (n, k) -> (n,).
-        column = builder.constant("column", np.asarray(j, dtype=np.int64))
-        builder.node("Gather", [proba, column], "column", output=name, axis=1)

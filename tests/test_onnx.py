@@ -1,4 +1,5 @@
-"""ONNX export: onnxruntime's predictions against ``predict`` and against scipy.
+"""ONNX export of one-block regressors: onnxruntime's predictions against
+``predict`` and against scipy, and the tools of every ONNX test module.
 
 Agreement is measured relative to the size of what the graph adds up last,
 ``|offset| + |scale * s|`` with ``y = target_offset_ + target_scale_ * s``
@@ -18,7 +19,8 @@ import onnxruntime as ort
 import pytest
 import skl2onnx
 from onnx.reference import ReferenceEvaluator
-from oracles import scipy_predict, tutorial_model
+from oracles import scipy_deep_logits, tutorial_model
+from scipy.special import expit
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import Ridge
@@ -66,6 +68,31 @@ def _assert_matches(y_onnx, y_ref, model, rtol):
     error = np.abs(y_onnx.astype(np.float64) - y_ref)
     worst = np.max(error / bound)
     assert worst <= 1, f"error {worst:.3g} x the tolerance rtol={rtol}"
+
+
+def scipy_logits(model, X):
+    """The dense layer's logits, with scipy, from the public fitted attributes.
+
+    Every block's ``kernels_``, ``kernel_intercepts_``, ``padding_``,
+    ``pooling_`` and ``pool_size_``, and ``activation_``: the oracle shares no
+    code with the export.
+    """
+    blocks = [
+        {"padding": padding, "pooling": pooling, "pool_hw": pool_hw}
+        for padding, pooling, pool_hw in zip(
+            model.padding_, model.pooling_, model.pool_size_, strict=True
+        )
+    ]
+    images = np.reshape(X, (len(X), *model.image_shape_))
+    return scipy_deep_logits(
+        images, model.kernels_, model.kernel_intercepts_, model.coef_,
+        model.intercept_, blocks, model.activation_,
+    )
+
+
+def scipy_predict(model, X):
+    """A fitted regressor's predictions, (n, n_outputs), with scipy."""
+    return model.target_offset_ + model.target_scale_ * expit(scipy_logits(model, X))
 
 
 def _fit(model, X, y):
@@ -119,6 +146,7 @@ def test_onnxruntime_matches_predict(
             n_filters=n_filters,
             kernel_size=kernel_size,
             padding=padding,
+            pooling=None,  # the whole maps: pooled ones are test_onnx_pooling's
             fit_intercept=fit_intercept,
             scale_target=scale_target,
             max_iter=MAX_ITER,
@@ -128,7 +156,8 @@ def test_onnxruntime_matches_predict(
         y,
     )
     # Training moved the biases off zero, so their nodes are exercised.
-    assert np.all(model.kernel_intercepts_ != 0) == fit_intercept
+    (kernel_intercepts,) = model.kernel_intercepts_
+    assert np.all(kernel_intercepts != 0) == fit_intercept
     assert np.all(model.intercept_ != 0) == fit_intercept
 
     onx = to_onnx(model)
@@ -282,7 +311,7 @@ def test_clipped_kernel_and_one_pixel_maps():
             X,
             X.sum(axis=1),
         )
-        assert model.kernel_size_ == expected
+        assert model.kernel_size_ == [expected]
         onx = to_onnx(model)
         onnx.checker.check_model(onx, full_check=True)
         _assert_matches(_run(onx, X), model.predict(X), model, 1e-10)

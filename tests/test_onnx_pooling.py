@@ -1,5 +1,6 @@
-"""ONNX export of pooled models: onnxruntime against ``predict``, both graph
-forms against scipy and pooling written out by hand, and skl2onnx pipelines.
+"""ONNX export of pooled one-block models: onnxruntime against ``predict``,
+both graph forms against scipy and pooling written out by hand (the oracle of
+tests/oracles.py), and skl2onnx pipelines.
 
 The tools and the agreement measure are test_onnx.py's (see its docstring).
 """
@@ -11,8 +12,6 @@ import onnx
 import pytest
 import skl2onnx
 from onnx.reference import ReferenceEvaluator
-from oracles import scipy_feature_maps
-from scipy.special import expit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from test_onnx import (
@@ -25,31 +24,11 @@ from test_onnx import (
     _fit,
     _run,
     _session,
+    scipy_predict,
 )
 
 from sktinycnn import TinyConvRegressor
 from sktinycnn.onnx import MIN_TARGET_OPSET, _to_onnx, register_skl2onnx, to_onnx
-
-
-def _pool_by_hand(maps, pooling, pool_hw):
-    """Crop to whole windows, split into (windows, cells) axes, reduce the cells."""
-    (ph, pw), (h, w) = pool_hw, maps.shape[-2:]
-    hp, wp = h // ph, w // pw
-    windows = maps[..., : hp * ph, : wp * pw].reshape(
-        *maps.shape[:-2], hp, ph, wp, pw
-    )
-    return (windows.max if pooling == "max" else windows.mean)(axis=(-3, -1))
-
-
-def _scipy_pooled_predict(model, X):
-    """scipy's convolution, pooling by hand, the dense layer: (n, n_outputs)."""
-    images = np.reshape(X, (len(X), *model.image_shape_))
-    maps = scipy_feature_maps(
-        images, model.kernels_, model.kernel_intercepts_, model.padding
-    )
-    hidden = _pool_by_hand(maps, model.pooling, model.pool_size_)
-    s = expit(hidden.reshape(len(X), -1) @ model.coef_ + model.intercept_)
-    return model.target_offset_ + model.target_scale_ * s
 
 
 def _pooled_model(dtype, pooling, pool_size, padding, seed=9, **params):
@@ -83,7 +62,7 @@ POOLED = list(
 def test_pooled_onnxruntime_matches_predict(dtype, pooling, pool_size, padding):
     model, rng = _pooled_model(dtype, pooling, pool_size, padding)
     map_hw = (4, 5) if padding == "valid" else (5, 6)
-    whole_map = model.pool_size_ == map_hw
+    whole_map = model.pool_size_ == [map_hw]
     assert whole_map == (pool_size in ("global", (8, 8)))
     onx = to_onnx(model)
     onnx.checker.check_model(onx, full_check=True)
@@ -117,7 +96,7 @@ def test_both_pooled_forms_match_scipy(conv, pooling, pool_size, padding):
         y_onnx = ReferenceEvaluator(onx).run(None, {"X": X_test})[0]
     else:
         y_onnx = _run(onx, X_test)
-    _assert_matches(y_onnx, _scipy_pooled_predict(model, X_test), model, 1e-10)
+    _assert_matches(y_onnx, scipy_predict(model, X_test), model, 1e-10)
 
 
 @pytest.mark.parametrize("pooling", ["max", "avg"])
