@@ -86,9 +86,10 @@ class TinyConvRegressor(RegressorMixin, BaseTinyConv):
         ``None`` is fan-in based: kernels get ``1 / sqrt(channels * kh * kw)``
         (LeCun normal, suited to tanh; ``sqrt(2)`` times that with relu, He
         normal) and dense weights ``0.1 / sqrt(n_hidden)``, with ``n_hidden =
-        n_filters[-1] * hp * wp`` the dense layer's inputs (``coef_.shape[0]``), small so that every output starts
-        near the sigmoid's centre (larger random outputs made some seeds stall
-        on a plateau).
+        n_filters[-1] * hp * wp`` the dense layer's inputs
+        (``coef_.shape[0]``), small so that every output starts near the
+        sigmoid's centre (larger random outputs made some seeds stall on a
+        plateau).
     scale_target : bool, default=True
         Map each target's training range (over rows of positive weight) into
         ``[0.1, 0.9]`` for training and back at predict. A constant target maps
