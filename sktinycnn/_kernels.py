@@ -60,6 +60,12 @@ PRECOMPUTE_BYTES = 64 * 2**20
 #: they stay in a core's L2 cache between the steps of its passes.
 CHUNK_BYTES = 3 * 2**18
 
+#: But never fewer images than this in a chunk (unless the batch has fewer):
+#: every chunk costs each layer a dozen NumPy calls, which outweigh what the
+#: cache saves once a deep network's chunks shrink to a few images
+#: (docs/notes/kernels.md).
+MIN_CHUNK_IMAGES = 16
+
 #: ``np.take`` mode for indices known valid (a batch of a permutation): with
 #: ``out`` and the default "raise" NumPy first gathers into a temporary, in
 #: case an index fails; "wrap" writes ``out`` directly, twice as fast.
@@ -126,7 +132,8 @@ def chunk_size(spec, dtype, n_images, chunk_bytes=None):
         # into more chunks, each with its fixed cost (docs/notes/kernels.md).
         maps = block.n_filters * (1 + _needs_grad_maps(spec, b))
         per_image += block.n_columns * (maps + block.n_rows)
-    return int(max(1, min(n_images, chunk_bytes // (per_image * itemsize))))
+    by_cache = chunk_bytes // (per_image * itemsize)
+    return int(max(1, min(n_images, max(by_cache, MIN_CHUNK_IMAGES))))
 
 
 def _fused_grad(spec, b):

@@ -198,6 +198,7 @@ def test_gradient_is_the_central_differences(network, activation, head_name,
 @pytest.mark.parametrize("network", list(NETWORKS))
 def test_forward_is_convolve2d(network, dtype, n_threads, monkeypatch):
     monkeypatch.setattr(kernels, "CHUNK_BYTES", 1)  # one image per chunk
+    monkeypatch.setattr(kernels, "MIN_CHUNK_IMAGES", 1)
     monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 0)
     monkeypatch.setattr(parallel, "allowed_threads", lambda: 2)
     spec = _spec(network, 2, True, "tanh")

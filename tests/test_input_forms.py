@@ -352,6 +352,7 @@ def test_predictions_do_not_depend_on_predict_chunking(dtype, monkeypatch):
     atol = ulps * float(np.max(np.abs(model.target_offset_) + model.target_scale_))
     for chunk_bytes in (1, 3 * 2**10):  # one image per chunk, and a few
         monkeypatch.setattr(fastpath, "CHUNK_BYTES", chunk_bytes)
+        monkeypatch.setattr(fastpath, "MIN_CHUNK_IMAGES", 1)
         np.testing.assert_allclose(model.predict(X), expected, rtol=0, atol=atol)
         np.testing.assert_allclose(
             model.feature_maps(X), expected_maps, rtol=0, atol=ulps

@@ -130,6 +130,7 @@ def test_epochs_match_reference(optimizer, batch_size, precompute, shuffle, chan
         if batch_size == 1:
             return  # the lean loop has no chunks
         monkeypatch.setattr(kernels, "CHUNK_BYTES", chunk_bytes)
+        monkeypatch.setattr(kernels, "MIN_CHUNK_IMAGES", 1)
     rng, images, targets, weights, params = _problem(
         0, np.float64, channels, n_outputs, padding, bias, weighted
     )

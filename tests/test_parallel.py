@@ -120,13 +120,15 @@ def fit_threads(estimator, X, y):
 
     teams = [1]
     team = parallel.ThreadTeam
-    saved = kernels.CHUNK_BYTES, parallel.MIN_PARALLEL_WORK, team.__init__
+    saved = (kernels.CHUNK_BYTES, parallel.MIN_PARALLEL_WORK, team.__init__,
+             kernels.MIN_CHUNK_IMAGES)
 
     def spy(self, n):
         teams.append(n)
         saved[2](self, n)
 
     kernels.CHUNK_BYTES, parallel.MIN_PARALLEL_WORK = 2**14, 0
+    kernels.MIN_CHUNK_IMAGES = 1
     team.__init__ = spy
     try:
         with warnings.catch_warnings():
@@ -134,7 +136,7 @@ def fit_threads(estimator, X, y):
             clone(estimator).set_params(max_iter=1).fit(X, y)
     finally:
         kernels.CHUNK_BYTES, parallel.MIN_PARALLEL_WORK = saved[:2]
-        team.__init__ = saved[2]
+        team.__init__, kernels.MIN_CHUNK_IMAGES = saved[2:]
     return float(max(teams))
 
 

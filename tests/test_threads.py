@@ -43,6 +43,7 @@ class _Spy:
 def threaded_path(monkeypatch):
     """Small data on the threaded path; returns a :class:`_Spy`."""
     monkeypatch.setattr(kernels, "CHUNK_BYTES", 2**12)
+    monkeypatch.setattr(kernels, "MIN_CHUNK_IMAGES", 1)
     monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 0)
     monkeypatch.setattr(parallel, "allowed_threads", lambda: 4)
     spy = _Spy()
