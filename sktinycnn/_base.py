@@ -81,6 +81,11 @@ def _early_stopping(estimator):
     return isinstance(value, bool | np.bool_) and bool(value)
 
 
+#: ``_forward``'s default ``maps_block``: the logits, no block's maps. Not
+#: None, so that ``feature_maps(X, block=None)`` is refused as a bad block.
+_LOGITS = object()
+
+
 class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
     """Base class of the estimators; not for direct use.
 
@@ -459,7 +464,7 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
 
     # -------------------------------------------------------------- predict
 
-    def _forward(self, X, *, maps_block=None):
+    def _forward(self, X, *, maps_block=_LOGITS):
         """Validate ``X`` and run the forward pass: the logits, or a block's maps.
 
         The pass works in cache-sized chunks, shared by ``n_jobs`` threads
@@ -468,7 +473,7 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
         """
         check_is_fitted(self)
         spec = self._spec
-        if maps_block is not None and not (
+        if maps_block is not _LOGITS and not (
             isinstance(maps_block, numbers.Integral)
             and not isinstance(maps_block, bool)
             and -spec.depth <= maps_block < spec.depth
@@ -483,14 +488,16 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
         with np.errstate(over="ignore", invalid="ignore"):
             images, _ = self._images(X, reset=False)
         out = None
-        if maps_block is not None:
+        if maps_block is _LOGITS:
+            maps_block = 0
+        else:
             maps_block = int(maps_block) % spec.depth
             block = spec.blocks[maps_block]
             out = np.empty((images.shape[0], block.n_filters, *block.map_hw),
                            images.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
             return forward(spec, self._theta(), images, maps=out,
-                           maps_block=maps_block or 0,
+                           maps_block=maps_block,
                            n_threads=n_threads(self.n_jobs))
 
     def feature_maps(self, X, block=0):

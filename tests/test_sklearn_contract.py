@@ -38,6 +38,17 @@ CONFIGURATIONS = [
     ),
     # Unpooled, a non-square kernel, two filters, explicit mini-batches of 32.
     TinyConvRegressor(n_filters=2, kernel_size=(1, 3), batch_size=32, pooling=None),
+    # Two blocks, "same" padding: 2x2 max pooling, then a global max per map.
+    TinyConvRegressor(
+        n_filters=(4, 6), kernel_size=3, padding="same", pool_size=[2, "global"]
+    ),
+    # Two blocks, per-block kernels: the first unpooled, the second averaged.
+    TinyConvRegressor(n_filters=(3, 4), kernel_size=[3, 2], pooling=[None, "avg"]),
+    # Two relu blocks (unbounded maps after the first block).
+    TinyConvRegressor(
+        n_filters=(4, 6), kernel_size=3, padding="same", pool_size=[2, "global"],
+        activation="relu",
+    ),
 ]
 
 
@@ -66,6 +77,17 @@ CLASSIFIER_CONFIGURATIONS = [
     TinyConvClassifier(
         fit_intercept=False, padding="same", pooling="max", pool_size="global"
     ),
+    # Two blocks, "same" padding, 2x2 max pooling in both.
+    TinyConvClassifier(n_filters=(4, 6), padding="same"),
+    # Two blocks: the first unpooled, the second a global average per map.
+    TinyConvClassifier(n_filters=(4, 6), pooling=[None, "avg"], pool_size="global"),
+    # No relu classifier: with "relu" or "identity" blocks, at any depth, the
+    # checks' unscaled multilabel data drive some logits past ~37, where
+    # predict_proba rounds to exactly 1.0 in float64 while decision_function
+    # still orders them; check_classifier_multioutput compares their ranks
+    # and, fitting with random_state=None, fails for 15-40 % of the states
+    # (measured over 30; none with tanh or logistic, none at learning_rate
+    # 0.005). An open question of issue 22, not excused here.
 ]
 
 
