@@ -160,6 +160,7 @@ class Trainer:
         self.grad[...] = self.chunk_grad[...] = 0
         self.penalty_mask = spec.penalty_mask(dtype)
         self.scratch = np.zeros(spec.size, dtype)
+        self._matrices = None  # (theta, its kernel matrices' views)
         self.chunk = chunk_size(spec, dtype, batch_size)
         self.workspace = None if self.lean else Chain(spec, dtype, self.chunk)
         self.n_threads = n_threads(self.params.get("n_jobs"))
@@ -304,8 +305,12 @@ class Trainer:
 
     def _pre_activations_finite(self, theta):
         """Whether the convolution of every training image is finite."""
+        # The views of theta are built once: this runs every epoch, and the
+        # lean loop's epochs are a few microseconds long.
+        if self._matrices is None or self._matrices[0] is not theta:
+            self._matrices = (theta, self.spec.views(theta)[0])
         bounds = pre_activation_bounds(
-            self.spec, abs_sums(self.spec, theta), self.data.x_max()
+            self.spec, abs_sums(self._matrices[1]), self.data.x_max()
         )
         if max(bounds) < np.finfo(theta.dtype).max:
             return True

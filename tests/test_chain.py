@@ -280,7 +280,7 @@ def test_later_blocks_are_bounded_only_after_a_bounded_activation(activation,
                                                                   bounded):
     spec = _spec("max-avg", 1, True, activation)
     theta = initialize(spec, np.random.RandomState(0), 1.0, np.float64)
-    sums = abs_sums(spec, theta)
+    sums = abs_sums(spec.views(theta)[0])
     first, second = pre_activation_bounds(spec, sums, 1e3)
     assert first == pytest.approx(1e3 * sums[0])
     expected = sums[1] if bounded else first * sums[1]
