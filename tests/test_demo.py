@@ -166,3 +166,12 @@ def test_demo_saves_plots(tmp_path):
     for path in tmp_path.iterdir():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"saved {path}" in result.stdout
+
+
+def test_demo_shows_a_second_block_on_the_canvas(demo_output):
+    """The canvas step shows one block and two: depth lifts the held-out R²."""
+    one = _comparison_rows(demo_output, ["held-out R²"])["TinyConvRegressor()"][0]
+    two = re.search(r"^   two blocks \(16, 32\)\s+held-out R²\s+(-?\d\.\d{3})\s+fit",
+                    demo_output, re.MULTILINE)
+    assert two, demo_output
+    assert float(two.group(1)) > one + 0.1
