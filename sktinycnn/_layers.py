@@ -136,13 +136,22 @@ class ConvLayer:
             else aligned_empty(F * m * P, dtype)
         )
         self._patches = {}
-        self._natural_buffer = None
+        self._grad_buffers_by_m = {}
 
-    def _natural(self, size):
-        """A buffer for the pre-activations' gradient in natural order."""
-        if self._natural_buffer is None or self._natural_buffer.size < size:
-            self._natural_buffer = aligned_empty(size, self.dtype)
-        return self._natural_buffer[:size]
+    def _grad_buffers(self, m):
+        """The pre-activations' gradient in the layout of the input-gradient
+        scatter (rows widened with zeros, so zeroed once), and the patches'
+        gradient: ``(F, m * hc * wg)`` and ``(K, m * hc * wg)``."""
+        cached = self._grad_buffers_by_m.get(m)
+        if cached is None:
+            block = self.block
+            n = m * self.patcher.covered_hw[0] * self.patcher.grad_row_width
+            natural = aligned_empty((block.n_filters, n), self.dtype)
+            natural[...] = 0
+            cached = self._grad_buffers_by_m[m] = (
+                natural, aligned_empty((block.n_kernel, n), self.dtype)
+            )
+        return cached
 
     def patches(self, m):
         """The block's own ``(K1, m * L)`` patch buffer for chunks of ``m``."""
@@ -263,9 +272,9 @@ class ConvLayer:
             # scatter back onto the inputs adds whole covered rows at a time
             # (cell-major runs are one window row, a few pixels apart).
             K = block.n_kernel
-            grad_pre = self.patcher.natural_order(pre, self._natural(pre.size))
-            grad_patches = patches[:K]
-            np.dot(matrix[:, :K].T, grad_pre.reshape(pre.shape), out=grad_patches)
+            natural, grad_patches = self._grad_buffers(m)
+            grad_pre = self.patcher.natural_order(pre, natural)
+            np.dot(matrix[:, :K].T, grad_pre, out=grad_patches)
             self.patcher.scatter_add(grad_patches, grad_input)
 
 

@@ -185,6 +185,31 @@ class Patcher:
             cached = self._grid_buffers[grid_shape] = grids, fan_out
         return cached
 
+    @property
+    def grad_row_width(self):
+        """Columns of a row of the inputs' gradient buffer: the (padded) input's."""
+        w = self.block.in_shape[2]
+        return w if self.pad is None else w + sum(self.pad[1])
+
+    def natural_order(self, columns, out):
+        """Write covered columns ``(R, m * L)`` as rows of the input's width.
+
+        ``out`` ``(R, m * hc * wg)``, with ``wg`` the (padded) input's width
+        (:attr:`grad_row_width`), receives the columns in natural order,
+        ``(input, row, column)`` over the covered pixels, each covered row
+        followed by ``wg - wc`` zeros: the layout :meth:`scatter_add` reads.
+        Only the covered values are written: ``out`` must come zeroed, and
+        dedicated to this.
+        """
+        (ph, pw), (hp, wp) = self.cell_hw, self.block.hidden_hw
+        (hc, wc), wg = self.covered_hw, self.grad_row_width
+        rows = columns.shape[0]
+        m = columns.shape[1] // (ph * pw * hp * wp)
+        wide = out.reshape(rows, m, hc, wg)[..., :wc]
+        cells = columns.reshape(rows, ph, pw, m, hp, wp).transpose(0, 3, 4, 1, 5, 2)
+        np.copyto(wide.reshape(rows, m, hp, ph, wp, pw), cells)
+        return out
+
     def scatter_add(self, grad_patches, out):
         """Sum a gradient w.r.t. the covered patches back onto the inputs.
 
@@ -193,10 +218,10 @@ class Patcher:
 
         Parameters
         ----------
-        grad_patches : ndarray of shape (K, m * hc * wc)
-            Gradient with respect to the first ``K = n_kernel`` patch rows,
-            its columns in natural order over the covered pixels ``(image,
-            row, column)`` (not cell-major: see :meth:`natural_order`).
+        grad_patches : ndarray of shape (K, m * hc * wg)
+            Gradient with respect to the first ``K = n_kernel`` patch rows in
+            the layout of :meth:`natural_order`: each covered row widened to
+            the (padded) input's width ``wg`` with zeros.
         out : ndarray of shape (channels, m, h, w)
             The inputs' gradient, channel first, overwritten.
 
@@ -205,49 +230,42 @@ class Patcher:
         out : ndarray of shape (channels, m, h, w)
         """
         channels, m = out.shape[:2]
-        hc, wc = self.covered_hw
+        hc, wg = self.covered_hw[0], self.grad_row_width
         kh, kw = self.block.kernel_hw
-        padded = out if self.pad is None else self._padded_grad(out.shape)
-        padded[...] = 0
-        taps = grad_patches.reshape(channels, kh, kw, m, hc, wc)
-        # One call per kernel offset, over runs of a covered row: the pixels
-        # of one tap are distinct, while different taps overlap and must add
-        # in turn.
+        padded, flat = self._padded_grad(out.shape)
+        flat[...] = 0
+        taps = grad_patches.reshape(channels, kh, kw, m, hc * wg)
+        s_c, s_m = padded.strides[:2]
+        item = padded.itemsize
+        # One call per kernel offset. Rows as wide as the input's make each
+        # input's covered rows one run of hc * wg values (the widening zeros
+        # add nothing where a run wraps onto the next row), in place of a run
+        # per row: the pixels of one tap are distinct, while different taps
+        # overlap and must add in turn.
         for i in range(kh):
             for j in range(kw):
-                target = padded[:, :, i : i + hc, j : j + wc]
+                target = strided(flat, (channels, m, hc * wg), (s_c, s_m, item),
+                                 (i * wg + j) * item)
                 np.add(target, taps[:, kh - 1 - i, kw - 1 - j], out=target)
-        if self.pad is not None:
-            (top, _), (left, _) = self.pad
-            h, w = out.shape[2:]
-            np.copyto(out, padded[:, :, top : top + h, left : left + w])
-        return out
-
-    def natural_order(self, columns, out):
-        """Copy cell-major covered columns ``(R, m * L)`` into natural order.
-
-        ``out`` ``(R, m * L)`` receives the columns ordered ``(image, row,
-        column)`` over the covered pixels, as :meth:`scatter_add` reads them.
-        Without pooling the two orders are the same and ``columns`` is
-        returned as it is.
-        """
-        (ph, pw), (hp, wp) = self.cell_hw, self.block.hidden_hw
-        if ph * pw == 1:
-            return columns
-        rows = columns.shape[0]
-        m = columns.shape[1] // (ph * pw * hp * wp)
-        cells = columns.reshape(rows, ph, pw, m, hp, wp)
-        natural = out.reshape(rows, m, hp, ph, wp, pw)
-        np.copyto(natural, cells.transpose(0, 3, 4, 1, 5, 2))
+        h, w = out.shape[2:]
+        (top, _), (left, _) = self.pad if self.pad is not None else ((0, 0), (0, 0))
+        np.copyto(out, padded[:, :, top : top + h, left : left + w])
         return out
 
     def _padded_grad(self, shape):
-        (top, bottom), (left, right) = self.pad
+        """The (padded) inputs' gradient buffer, and the flat buffer under it.
+
+        A tap's run may wrap past an input's last row by up to ``kw - 1``
+        zeros: onto the next input's top rows, or past the last one into the
+        buffer's tail.
+        """
+        channels, m, h, _ = shape
         key = ("grad", *shape)
-        padded = self._padded.get(key)
-        if padded is None:
-            padded = self._padded[key] = aligned_empty(
-                (*shape[:2], shape[2] + top + bottom, shape[3] + left + right),
-                self.dtype,
-            )
-        return padded
+        cached = self._padded.get(key)
+        if cached is None:
+            hg = h if self.pad is None else h + sum(self.pad[0])
+            size = channels * m * hg * self.grad_row_width
+            flat = aligned_empty(size + self.block.kernel_hw[1], self.dtype)
+            padded = flat[:size].reshape(channels, m, hg, self.grad_row_width)
+            cached = self._padded[key] = padded, flat
+        return cached

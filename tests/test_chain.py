@@ -325,7 +325,8 @@ def test_scatter_add_is_the_adjoint_of_the_patches(network, block_index):
     inputs = rng.randn(block.in_shape[0], m, *block.in_shape[1:])  # channel first
     patches = patcher.write(inputs, patcher.new_buffer(m))[: block.n_kernel]
     grad = rng.randn(*patches.shape)
-    natural = patcher.natural_order(grad, np.empty_like(grad))
-    back = patcher.scatter_add(natural.copy(), np.empty_like(inputs))
+    hc, width = patcher.covered_hw[0], patcher.grad_row_width
+    wide = patcher.natural_order(grad, np.zeros((len(grad), m * hc * width)))
+    back = patcher.scatter_add(wide.copy(), np.empty_like(inputs))
     np.testing.assert_allclose(np.vdot(patches, grad), np.vdot(inputs, back),
                                rtol=1e-12)
