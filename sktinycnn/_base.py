@@ -1,84 +1,37 @@
 """What the regressor and the classifier share: validation, fit and predict.
 
-:class:`BaseTinyConv` validates inputs and hyperparameters, builds the network
-(:mod:`._network`), trains it (:mod:`._training`) and commits the result all or
-nothing; it runs the one forward pass (:mod:`._kernels`) for ``predict`` and
-``feature_maps``. A subclass adds its output head and loss: how targets are
-encoded for the head, how validation is scored, and what ``predict`` returns.
+:class:`BaseTinyConv` validates inputs (:mod:`._inputs`) and hyperparameters,
+builds the network (:mod:`._network`), trains it (:mod:`._training`) and
+commits the result all or nothing; it runs the one forward pass
+(:mod:`._kernels`) for ``predict`` and ``feature_maps``. A subclass adds its
+output head and loss: how targets are encoded for the head, how validation is
+scored, and what ``predict`` returns.
 """
 
-import functools
-import math
 import numbers
-import types
 import warnings
 from typing import ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
 from ._callbacks import CallbackSupportMixin, EpochHooks, with_callbacks
 from ._constraints import PARAMETER_CONSTRAINTS, PER_BLOCK, validate_params
-from ._images import as_images, resolve_image_shape
+from ._inputs import validate_images, validate_sample_weight
 from ._kernels import TrainingData, forward
 from ._network import NetworkSpec, initialize
 from ._optimizers import SGD, Adam, adam_dense_step_scale
 from ._parallel import n_threads
+from ._partial_fit import PartialFitEarlyStoppingError, unless_early_stopping
 from ._pooling import pool_forward
 from ._training import Trainer, TrainingState, caller_stacklevel
 
 __all__ = ["BaseTinyConv", "PartialFitEarlyStoppingError", "unless_early_stopping",
            "with_callbacks"]
-
-
-class PartialFitEarlyStoppingError(ValueError, AttributeError):
-    """``partial_fit`` while ``early_stopping=True``: there is no fixed
-    validation set across calls.
-
-    A ValueError, as MLPRegressor's and MLPClassifier's refusal; also an
-    AttributeError, so that ``hasattr(estimator, "partial_fit")`` is False,
-    as for a method that scikit-learn's ``available_if`` hides.
-    """
-
-    def __init__(self):
-        # MLPRegressor's and MLPClassifier's words first.
-        super().__init__(
-            "partial_fit does not support early_stopping=True: there is no fixed "
-            "validation set across calls. Use fit, or set early_stopping=False."
-        )
-
-
-class unless_early_stopping:
-    """Make ``partial_fit`` unavailable while ``early_stopping=True``.
-
-    Getting the method from such an estimator raises
-    :class:`PartialFitEarlyStoppingError`: calling it fails with MLP's
-    ValueError, and scikit-learn's checks and meta-estimators, which look for
-    ``partial_fit`` with ``hasattr``, see none. From the class it is the plain
-    function (signatures, metadata routing, documentation).
-    """
-
-    def __init__(self, method):
-        self.method = method
-        functools.update_wrapper(self, method)
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return self.method
-        if _early_stopping(obj):
-            raise PartialFitEarlyStoppingError()
-        return types.MethodType(self.method, obj)
-
-
-def _early_stopping(estimator):
-    # An invalid value leaves partial_fit available, for fit's check to name.
-    value = getattr(estimator, "early_stopping", False)
-    return isinstance(value, bool | np.bool_) and bool(value)
 
 
 #: ``_forward``'s default ``maps_block``: the logits, no block's maps. Not
@@ -102,102 +55,6 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
     #: ``batch_size="auto"`` is ``min(_auto_batch_size, n_samples)``: each
     #: estimator's by evidence (docs/notes/defaults.md).
     _auto_batch_size = 200
-
-    # ------------------------------------------------------------- inputs
-
-    def _validate_X(self, X, *, reset):
-        """Flatten 3-D/4-D X for scikit-learn's validation; reject other ranks.
-
-        Returns ``(X, nd_shape, dtype)``: X as 2-D rows (2-D input unchanged),
-        the ``(channels, height, width)`` of image input (None for flat rows),
-        and the dtype(s) to validate to.
-        """
-        nd_shape = None
-        if not sp.issparse(X) and not hasattr(X, "iloc"):
-            ndim = getattr(X, "ndim", None)
-            if ndim is None and isinstance(X, list | tuple):
-                X = np.asarray(X)
-                ndim = X.ndim
-            if ndim in (3, 4):
-                X = np.asarray(X)
-                nd_shape = (1, *X.shape[1:]) if ndim == 3 else tuple(X.shape[1:])
-                # Not -1: that cannot reshape zero images, and sklearn should
-                # be the one to say "0 sample(s)".
-                X = X.reshape(X.shape[0], int(np.prod(X.shape[1:])))
-            elif ndim is not None and ndim > 4:
-                raise ValueError(
-                    "X must be 2-D (n_samples, n_features), 3-D (n_samples, "
-                    "height, width) or 4-D (n_samples, channels, height, width); "
-                    f"got an array with {ndim} dimensions."
-                )
-        dtype = (np.float64, np.float32) if reset else self.coef_.dtype
-        return X, nd_shape, dtype
-
-    def _images(self, X, *, reset, y="no_validation"):
-        """Validate ``X`` (and ``y``) with scikit-learn; reshape into images."""
-        X, nd_shape, dtype = self._validate_X(X, reset=reset)
-        kwargs = {"accept_sparse": False, "dtype": dtype, "reset": reset}
-        if isinstance(y, str) and y == "no_validation":
-            X = validate_data(self, X, **kwargs)
-        else:
-            X, y = validate_data(self, X, y, **self._y_validation, **kwargs)
-        if reset:
-            image_shape = resolve_image_shape(self.image_shape, X.shape[1])
-            if nd_shape is None and math.prod(image_shape) != X.shape[1]:
-                raise ValueError(
-                    f"image_shape={self.image_shape!r} holds "
-                    f"{math.prod(image_shape)} values per image but X has "
-                    f"{X.shape[1]} features; the product of image_shape must "
-                    "equal n_features."
-                )
-            if nd_shape is not None:
-                if self.image_shape is not None and image_shape != nd_shape:
-                    raise ValueError(
-                        f"image_shape={self.image_shape!r} does not match the "
-                        f"images in X of shape (channels, height, width)="
-                        f"{nd_shape}."
-                    )
-                image_shape = nd_shape
-        else:
-            image_shape = self.image_shape_
-            if nd_shape is not None and nd_shape != image_shape:
-                raise ValueError(
-                    f"X holds images of shape {nd_shape} but {type(self).__name__} "
-                    f"was fitted on images of shape {image_shape}."
-                )
-        images = as_images(X, image_shape)
-        if isinstance(y, str) and y == "no_validation":
-            return images, image_shape
-        return images, image_shape, y
-
-    @staticmethod
-    def _validate_sample_weight(sample_weight, n_samples, dtype):
-        if sample_weight is None:
-            return None
-        if isinstance(sample_weight, numbers.Number):
-            sample_weight = np.full(n_samples, sample_weight, dtype=dtype)
-        sample_weight = check_array(
-            sample_weight, accept_sparse=False, ensure_2d=False, dtype=dtype,
-            order="C", input_name="sample_weight",
-        )
-        if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
-            raise ValueError(
-                f"sample_weight.shape == {sample_weight.shape}, expected "
-                f"({n_samples},)."
-            )
-        if np.any(sample_weight < 0):
-            raise ValueError("sample_weight must be non-negative.")
-        if not np.isfinite(sample_weight.sum()):
-            raise ValueError(
-                f"sample_weight sums to infinity in {np.dtype(dtype).name}: use "
-                "smaller weights."
-            )
-        if not sample_weight.sum() > 0:
-            raise ValueError(
-                "Sample weights sum to zero: at least one sample weight must be "
-                "positive."
-            )
-        return sample_weight
 
     # ---------------------------------------------------------- the network
 
@@ -306,10 +163,10 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
         first_call = not (
             (incremental or self.warm_start) and hasattr(self, "kernels_")
         )
-        images, image_shape, y = self._images(X, reset=first_call, y=y)
+        images, image_shape, y = validate_images(self, X, reset=first_call, y=y)
         dtype = images.dtype
         n_samples = images.shape[0]
-        sample_weight = self._validate_sample_weight(sample_weight, n_samples, dtype)
+        sample_weight = validate_sample_weight(sample_weight, n_samples, dtype)
         y, targets, sample_weight, head, target_attributes = self._encode_targets(
             y, sample_weight, dtype, first_call=first_call, classes=classes
         )
@@ -486,7 +343,7 @@ class BaseTinyConv(CallbackSupportMixin, BaseEstimator):
         # Casting to a float32 model may overflow (sklearn then reports the
         # inf), and sklearn's finiteness test sums X, which can give inf - inf.
         with np.errstate(over="ignore", invalid="ignore"):
-            images, _ = self._images(X, reset=False)
+            images, _ = validate_images(self, X, reset=False)
         out = None
         if maps_block is _LOGITS:
             maps_block = 0

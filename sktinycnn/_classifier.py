@@ -18,24 +18,13 @@ from sklearn.metrics import accuracy_score
 from ._base import BaseTinyConv, unless_early_stopping, with_callbacks
 from ._heads import SigmoidLogLoss, SoftmaxLogLoss, binary_log_proba
 from ._labels import (
-    as_label_target,
-    check_classes,
-    check_two_classes,
-    check_validation_classes,
-    class_weight_per_row,
+    PartialFit,
     content_keyed_split,
-    encode_labels,
-    first_classes,
+    encode_targets,
+    predicted_codes,
 )
 
 __all__ = ["TinyConvClassifier"]
-
-
-class _PartialFit:
-    """Marks a ``partial_fit`` call and carries its ``classes`` argument."""
-
-    def __init__(self, classes):
-        self.classes = classes
 
 
 class TinyConvClassifier(ClassifierMixin, BaseTinyConv):
@@ -399,53 +388,24 @@ default="constant"
         (array(['dark', 'light'], dtype='<U5'), 2)
         """
         return self._fit(
-            X, y, sample_weight, incremental=True, classes=_PartialFit(classes)
+            X, y, sample_weight, incremental=True, classes=PartialFit(classes)
         )
 
     # -------------------------------------------------------------- targets
 
     def _encode_targets(self, y, sample_weight, dtype, *, first_call, classes):
         """Codes, the head's 0/1 targets, weights times class weights."""
-        partial = classes if isinstance(classes, _PartialFit) else None
-        y, multilabel = as_label_target(y)
-        if first_call:
-            classes_ = first_classes(y, multilabel, partial)
-        else:
-            classes_ = check_classes(
-                self.classes_, self._multilabel, y, multilabel, partial
-            )
-        if multilabel:
-            codes = y
-            targets = y.astype(dtype)
-            head = SigmoidLogLoss()
-        else:
-            codes = encode_labels(y, classes_)
-            if len(classes_) == 2:
-                targets = (codes == 1).astype(dtype)[:, None]
-                head = SigmoidLogLoss()
-            else:
-                targets = np.zeros((len(codes), len(classes_)), dtype)
-                targets[np.arange(len(codes)), codes] = 1
-                head = SoftmaxLogLoss()
-        if not multilabel and partial is None:
-            check_two_classes(codes, classes_, sample_weight)
-            if self.early_stopping:
-                # Before the class weights join the sample weights.
-                check_validation_classes(
-                    codes, sample_weight, self.validation_fraction
-                )
-        row_weight = class_weight_per_row(
-            self.class_weight, classes_, codes, sample_weight, multilabel
+        partial = classes if isinstance(classes, PartialFit) else None
+        codes, targets, sample_weight, classes_, multilabel = encode_targets(
+            y, sample_weight, dtype,
+            fitted=None if first_call else (self.classes_, self._multilabel),
+            partial=partial, class_weight=self.class_weight,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
         )
-        if row_weight is not None:
-            base = 1 if sample_weight is None else sample_weight
-            sample_weight = np.asarray(base * row_weight, dtype=dtype)
-            total = sample_weight.sum()
-            if not (np.isfinite(total) and total > 0):
-                raise ValueError(
-                    "The sample weights times the class weights sum to "
-                    f"{total}: at least one row needs a positive, finite weight."
-                )
+        head = SigmoidLogLoss() if multilabel or len(classes_) == 2 else (
+            SoftmaxLogLoss()
+        )
         attributes = {
             "classes_": classes_,
             "out_activation_": head.out_activation,
@@ -466,18 +426,11 @@ default="constant"
 
     def _validation_score(self, y, outputs, sample_weight, target_attributes):
         return float(
-            accuracy_score(y, self._codes(outputs, target_attributes["_multilabel"]),
-                           sample_weight=sample_weight)
+            accuracy_score(
+                y, predicted_codes(outputs, target_attributes["_multilabel"]),
+                sample_weight=sample_weight,
+            )
         )
-
-    @staticmethod
-    def _codes(outputs, multilabel):
-        """Predicted codes from the head's outputs (0.5 thresholds, argmax)."""
-        if multilabel:
-            return (outputs > 0.5).astype(np.int64)
-        if outputs.shape[1] == 1:
-            return (outputs[:, 0] > 0.5).astype(np.int64)
-        return np.argmax(outputs, axis=1)
 
     # -------------------------------------------------------------- predict
 
@@ -509,7 +462,7 @@ default="constant"
         """
         proba = self.predict_proba(X)
         if self._multilabel:
-            return self._codes(proba, True)
+            return predicted_codes(proba, True)
         return self.classes_[np.argmax(proba, axis=1)]
 
     def decision_function(self, X):

@@ -1,5 +1,8 @@
 """Labels for the classifier: encoding, class weights and the validation split.
 
+:func:`encode_targets` turns ``y`` into the targets of the classifier's head:
+the classes checked across fits and ``partial_fit`` calls, the rows weighed by
+class; :func:`predicted_codes` reads the codes back from the head's outputs.
 The classifier keeps only plain arrays (``classes_``, an integer code per
 row, a 0/1 target matrix for its head), so that its fitted state pickles and
 loads with skops as plain data; the label rules are scikit-learn's
@@ -20,6 +23,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import column_or_1d
 
 __all__ = [
+    "PartialFit",
     "as_label_target",
     "check_classes",
     "check_two_classes",
@@ -27,8 +31,17 @@ __all__ = [
     "class_weight_per_row",
     "content_keyed_split",
     "encode_labels",
+    "encode_targets",
     "first_classes",
+    "predicted_codes",
 ]
+
+
+class PartialFit:
+    """Marks a ``partial_fit`` call and carries its ``classes`` argument."""
+
+    def __init__(self, classes):
+        self.classes = classes
 
 
 def as_label_target(y):
@@ -299,3 +312,58 @@ def _one_class_error(what, label):
         f"TinyConvClassifier needs at least 2 classes, but {what} holds only "
         f"one class: {label!r}."
     )
+
+
+def encode_targets(y, sample_weight, dtype, *, fitted, partial, class_weight,
+                   early_stopping, validation_fraction):
+    """Codes, the head's 0/1 targets, weights times class weights.
+
+    ``fitted`` is None on a first fit, else the fitted ``(classes_,
+    multilabel)``; ``partial`` is a ``partial_fit`` call's :class:`PartialFit`
+    (None in ``fit``). Binary targets are one column (``classes_[1]``),
+    multiclass ones one-hot, multilabel ones the indicator.
+
+    Returns ``(codes, targets, sample_weight, classes_, multilabel)``.
+    """
+    y, multilabel = as_label_target(y)
+    if fitted is None:
+        classes_ = first_classes(y, multilabel, partial)
+    else:
+        classes_ = check_classes(*fitted, y, multilabel, partial)
+    if multilabel:
+        codes = y
+        targets = y.astype(dtype)
+    else:
+        codes = encode_labels(y, classes_)
+        if len(classes_) == 2:
+            targets = (codes == 1).astype(dtype)[:, None]
+        else:
+            targets = np.zeros((len(codes), len(classes_)), dtype)
+            targets[np.arange(len(codes)), codes] = 1
+    if not multilabel and partial is None:
+        check_two_classes(codes, classes_, sample_weight)
+        if early_stopping:
+            # Before the class weights join the sample weights.
+            check_validation_classes(codes, sample_weight, validation_fraction)
+    row_weight = class_weight_per_row(
+        class_weight, classes_, codes, sample_weight, multilabel
+    )
+    if row_weight is not None:
+        base = 1 if sample_weight is None else sample_weight
+        sample_weight = np.asarray(base * row_weight, dtype=dtype)
+        total = sample_weight.sum()
+        if not (np.isfinite(total) and total > 0):
+            raise ValueError(
+                "The sample weights times the class weights sum to "
+                f"{total}: at least one row needs a positive, finite weight."
+            )
+    return codes, targets, sample_weight, classes_, multilabel
+
+
+def predicted_codes(outputs, multilabel):
+    """Predicted codes from the head's outputs (0.5 thresholds, argmax)."""
+    if multilabel:
+        return (outputs > 0.5).astype(np.int64)
+    if outputs.shape[1] == 1:
+        return (outputs[:, 0] > 0.5).astype(np.int64)
+    return np.argmax(outputs, axis=1)

@@ -5,8 +5,9 @@ next (``warm_start``, ``partial_fit``): the optimiser, the shuffling
 generator, the samples seen and the loss and validation curves.
 :class:`Trainer` runs epochs over fixed data, from a flat parameter vector
 and a state, both its own copies: the estimator adopts them only once training
-has finished, so a failed fit leaves the model as it was. NumPy, and
-scikit-learn's ConvergenceWarning; the estimator's words for messages.
+has finished, so a failed fit leaves the model as it was; the rules that end
+it are :mod:`._stopping`'s. NumPy, and scikit-learn's ConvergenceWarning; the
+estimator's words for messages.
 """
 
 import copy
@@ -34,11 +35,7 @@ from ._kernels import (
 from ._lean import LeanLoop
 from ._optimizers import optimizer_from_dict
 from ._parallel import ThreadTeam, n_threads, team_size
-
-#: The step size of the cooldown epochs (``n_iter_cooldown``), as a fraction of
-#: the step size when the stopping rule fired: MLPRegressor's "adaptive"
-#: divisor.
-COOLDOWN_FACTOR = 0.2
+from ._stopping import COOLDOWN_FACTOR, record_validation, stopping_rule
 
 #: Gradient slots of one parallel round (one per chunk) take at most this
 #: much memory; a batch of more chunks is done in several rounds.
@@ -408,7 +405,7 @@ class Trainer:
                             p["learning_rate_schedule"], state.t, p["power_t"]
                         )
                     cooldown = 0 if incremental else p["n_iter_cooldown"]
-                    stop = self._stopping_rule(state, optimizer, early, cooldown)
+                    stop = stopping_rule(state, optimizer, p, early, cooldown)
                     if stop and cooldown:
                         # The last steps at the full step size leave the
                         # weights wherever its noise put them; a few epochs at
@@ -451,74 +448,9 @@ class Trainer:
         return theta, n_iter
 
     def _record_validation(self, theta, state):
-        """Record the epoch's validation score and loss; whether to keep its weights.
+        """Score ``theta`` on the validation data and record it in ``state``.
 
-        Epochs rank by validation score; scores within ``tol`` of the best so
-        far tie (the stopping rule's meaning of ``tol``), and ties rank by the
-        validation loss, the later epoch first on equal loss (it has trained
-        longer). An epoch improves when its score beats the best by more than
-        ``tol``, or ties it with a loss lower by more than ``tol`` than the
-        kept epoch's: a score that cannot rise while the model still learns (an
-        accuracy of 1 on a small validation set, or one that extreme class
-        weights hold within 1e-7 of the best) then does not stop training.
+        Returns whether to keep its weights (:func:`._stopping.record_validation`).
         """
         score, loss = self.validation(theta)
-        state.validation_loss_curve.append(float(loss))
-        state.validation_scores.append(float(score))
-        tol = self.params["tol"]
-        best = state.best_validation_score
-        if score > best + tol:
-            improved = keep = True
-        elif score >= best - tol:
-            improved = loss < state.best_validation_loss - tol
-            keep = loss <= state.best_validation_loss
-        else:
-            improved = keep = False
-        state.no_improvement_count = 0 if improved else (
-            state.no_improvement_count + 1
-        )
-        if keep:
-            state.best_validation_loss = float(loss)
-        if score > best:
-            state.best_validation_score = float(score)
-        return keep
-
-    def _stopping_rule(self, state, optimizer, early_stopping, cooldown=0):
-        """Whether the stopping rule fires (``cooldown``: the epochs that follow)."""
-        p = self.params
-        tol = p["tol"]
-        if not early_stopping:
-            loss = state.loss_curve[-1]
-            if loss > state.best_loss - tol:
-                state.no_improvement_count += 1
-            else:
-                state.no_improvement_count = 0
-            state.best_loss = min(state.best_loss, loss)
-        if state.no_improvement_count <= p["n_iter_no_change"]:
-            return False
-        what = (
-            "Validation score (or, at a tied score, validation loss)"
-            if early_stopping else "Training loss"
-        )
-        message = (
-            f"{what} did not improve more than tol={tol:f} for "
-            f"{p['n_iter_no_change']} consecutive epochs."
-        )
-        stop = optimizer.on_plateau(p["learning_rate_schedule"])
-        if p["verbose"]:
-            ending = " Stopping." if not cooldown else (
-                f" Cooling down for {cooldown} epochs at learning rate "
-                f"{optimizer.learning_rate * COOLDOWN_FACTOR:f}."
-            )
-            if stop and p["learning_rate_schedule"] == "adaptive" and (
-                p["solver"] == "sgd"
-            ):
-                print(message + " Learning rate too small." + ending)
-            elif stop:
-                print(message + ending)
-            else:
-                rate = optimizer.learning_rate
-                print(message + f" Setting learning rate to {rate:f}")
-        if not stop:
-            state.no_improvement_count = 0
-        return stop
+        return record_validation(state, score, loss, self.params["tol"])

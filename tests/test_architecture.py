@@ -24,11 +24,14 @@ ALLOWED = {
     "_kernels": {"_layers", "_parallel", "_patches", "_pooling"},
     "_optimizers": set(),
     "_lean": set(),
-    "_training": {"_kernels", "_lean", "_optimizers", "_parallel"},
+    "_stopping": set(),
+    "_training": {"_kernels", "_lean", "_optimizers", "_parallel", "_stopping"},
     "_callbacks": set(),
+    "_inputs": {"_images"},
+    "_partial_fit": set(),
     "_base": {
-        "__init__", "_callbacks", "_constraints", "_images", "_kernels", "_network",
-        "_optimizers", "_parallel", "_pooling", "_training",
+        "__init__", "_callbacks", "_constraints", "_inputs", "_kernels", "_network",
+        "_optimizers", "_parallel", "_partial_fit", "_pooling", "_training",
     },
     "_regressor": {"_base", "_constraints", "_heads", "_target_scaling"},
     "_labels": set(),
@@ -47,11 +50,12 @@ ALLOWED = {
     "__main__": {"__init__", "datasets", "plotting", "_network"},
 }
 
-#: Modules of the math: NumPy and SciPy only.
+#: Modules of the math, and the estimators' helpers that need no
+#: scikit-learn: NumPy and SciPy only.
 NO_SKLEARN = {
     "_constraints", "_images", "_pooling", "_heads", "_target_scaling",
     "_network", "_parallel", "_patches", "_layers", "_kernels", "_lean",
-    "_optimizers",
+    "_optimizers", "_stopping", "_partial_fit",
 }
 
 
