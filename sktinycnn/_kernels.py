@@ -10,7 +10,9 @@ memory traffic at large ones, so the work is laid out for both:
   (:meth:`Chain.gradient`) all walk it.
 - **Cache-sized chunks, forward and backward fused.** A chunk's patches,
   maps and gradients, summed over the layers, take about :data:`CHUNK_BYTES`,
-  so that every step of its passes finds them in the core's L2 cache. Each
+  so that every step of its passes finds them in the core's L2 cache, but a
+  chunk holds at least :data:`MIN_CHUNK_IMAGES` images, whose per-chunk
+  NumPy calls would otherwise dominate a deep network's passes. Each
   chunk writes its own gradient; the caller sums them in chunk order, so that
   the result does not depend on which thread ran which chunk.
 - **The images' patches once per fit** for networks whose first block is
