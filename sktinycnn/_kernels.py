@@ -46,6 +46,7 @@ __all__ = [
     "abs_max",
     "abs_sums",
     "aligned_empty",
+    "bounded",
     "chunk_size",
     "forward",
     "one_blas_thread",
@@ -118,7 +119,8 @@ def abs_sums(matrices):
     return [float(np.abs(matrix).sum()) for matrix in matrices]
 
 
-def _bounded(bound, dtype):
+def bounded(bound, dtype):
+    """Whether a bound of :func:`pre_activation_bounds` rules out overflow."""
     return bound < _FLOAT_MAX[np.dtype(dtype).char]
 
 
@@ -236,7 +238,7 @@ class Chain:
             hidden = layer.forward(
                 matrices[b], patches, m,
                 keep_maps=keep_maps and b == len(self.layers) - 1,
-                check_finite=bounds is not None and not _bounded(bounds[b], self.dtype),
+                check_finite=bounds is not None and not bounded(bounds[b], self.dtype),
             )
         return hidden, all_patches
 

@@ -26,6 +26,7 @@ from ._kernels import (
     ConvolutionOverflowError,
     abs_sums,
     aligned_empty,
+    bounded,
     chunk_size,
     forward,
     one_blas_thread,
@@ -309,7 +310,7 @@ class Trainer:
         bounds = pre_activation_bounds(
             self.spec, abs_sums(self._matrices[1]), self.data.x_max()
         )
-        if max(bounds) < np.finfo(theta.dtype).max:
+        if all(bounded(bound, theta.dtype) for bound in bounds):
             return True
         try:
             forward(self.spec, theta, self.data.images, n_threads=self.n_threads)
