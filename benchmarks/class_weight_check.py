@@ -13,27 +13,20 @@ then the seeds that fail. Results: ``docs/notes/early-stopping.md``.
 """
 
 import argparse
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from compare import parse_params
+
 from sktinycnn import TinyConvClassifier
-
-
-def parse_params(text):
-    """``"a=1,b=True,c=0.2"`` -> ``{"a": 1, "b": True, "c": 0.2}``."""
-    params = {}
-    for item in filter(None, text.split(",")):
-        name, value = item.split("=")
-        params[name] = (
-            value == "True" if value in ("True", "False")
-            else float(value) if "." in value or "e" in value
-            else int(value)
-        )
-    return params
 
 
 def check(seed, params):

@@ -155,6 +155,18 @@ def parse_value(text):
     return text
 
 
+def parse_params(text):
+    """Parse ``"key=value,key=value"`` into keyword arguments.
+
+    Examples
+    --------
+    >>> parse_params("early_stopping=True,validation_fraction=0.2,padding=same")
+    {'early_stopping': True, 'validation_fraction': 0.2, 'padding': 'same'}
+    """
+    items = (item.split("=", 1) for item in filter(None, text.split(",")))
+    return {key: parse_value(value) for key, value in items}
+
+
 def parse_models(specs):
     """Parse ``--models`` values into ``(label, base, kwargs)`` triples.
 

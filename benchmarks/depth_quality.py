@@ -22,6 +22,8 @@ block) and the two-block configurations of the tuning guide::
 Run from the repository root, one core (the results: docs/notes/depth.md)::
 
     taskset -c 1 python benchmarks/depth_quality.py --json /tmp/quality.json
+
+``--params alpha=1e-3`` sets a parameter of every CNN (not of the MLPs).
 """
 
 import argparse
@@ -43,25 +45,25 @@ for path in (ROOT, ROOT / "benchmarks"):
         sys.path.insert(0, str(path))
 
 import tasks  # noqa: E402
+from compare import parse_params  # noqa: E402
 
 from sktinycnn import TinyConvClassifier, TinyConvRegressor  # noqa: E402
 
+#: model -> (class, its parameters); ``--params`` adds to the CNNs' parameters.
 CLASSIFIERS = {
-    "mlp": lambda seed: MLPClassifier(random_state=seed),
-    "one block (defaults)": lambda seed: TinyConvClassifier(random_state=seed),
-    "two blocks 32/64": lambda seed: TinyConvClassifier(
+    "mlp": (MLPClassifier, {}),
+    "one block (defaults)": (TinyConvClassifier, {}),
+    "two blocks 32/64": (TinyConvClassifier, dict(
         n_filters=(32, 64), kernel_size=3, padding="same", pool_size=2,
-        random_state=seed,
-    ),
+    )),
 }
 
 REGRESSORS = {
-    "mlp": lambda seed: MLPRegressor(random_state=seed),
-    "one block (defaults)": lambda seed: TinyConvRegressor(random_state=seed),
-    "two blocks 16/32, global": lambda seed: TinyConvRegressor(
+    "mlp": (MLPRegressor, {}),
+    "one block (defaults)": (TinyConvRegressor, {}),
+    "two blocks 16/32, global": (TinyConvRegressor, dict(
         n_filters=(16, 32), kernel_size=3, padding="same", pool_size=[2, "global"],
-        random_state=seed,
-    ),
+    )),
 }
 
 #: task -> (builder, models, whether the target is the digit / 9)
@@ -72,7 +74,7 @@ TASKS = {
 }
 
 
-def run(task_names, model_names, n_splits):
+def run(task_names, model_names, n_splits, params=None):
     rows = []
     for task in task_names:
         builder, models = TASKS[task]
@@ -85,8 +87,10 @@ def run(task_names, model_names, n_splits):
             for name in model_names or models:
                 if name not in models:
                     continue
-                model = models[name](split)
                 is_mlp = name == "mlp"
+                cls, kwargs = models[name]
+                model = cls(**kwargs, **({} if is_mlp else params or {}),
+                            random_state=split)
                 fit_X = X_train.reshape(len(X_train), -1) if is_mlp else X_train
                 test_X = X_test.reshape(len(X_test), -1) if is_mlp else X_test
                 with warnings.catch_warnings():
@@ -124,9 +128,11 @@ def main(argv=None):
     parser.add_argument("--models", default="")
     parser.add_argument("--splits", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--params", default="",
+                        help="parameters of every CNN, e.g. alpha=1e-3,tol=1e-5")
     args = parser.parse_args(argv)
     rows = run(args.tasks.split(","), [m for m in args.models.split(",") if m],
-               args.splits)
+               args.splits, parse_params(args.params))
     print(table(rows))
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=2))

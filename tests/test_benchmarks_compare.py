@@ -79,13 +79,26 @@ def test_class_weight_check_runs(capsys):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.parse_params("early_stopping=True,validation_fraction=0.2,"
-                               "n_filters=4") == {
-        "early_stopping": True, "validation_fraction": 0.2, "n_filters": 4
+                               "n_filters=4,padding=same") == {
+        "early_stopping": True, "validation_fraction": 0.2, "n_filters": 4,
+        "padding": "same",
     }
     failing = module.main(["--seeds", "1", "--params", "learning_rate=0.2"])
     out = capsys.readouterr().out
     assert out.startswith("seed   0: ") and "of 1 seeds fail" in out
     assert isinstance(failing, list)
+
+
+def test_depth_quality_sets_params_of_the_cnns_only():
+    spec = importlib.util.spec_from_file_location(
+        "depth_quality", ROOT / "benchmarks" / "depth_quality.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.run(["canvas_digit"], ["one block (defaults)"], 1,
+                      {"max_iter": 2, "n_filters": 2})
+    assert [(r["model"], r["n_iter"]) for r in rows] == [("one block (defaults)", 2)]
+    assert "| canvas_digit | one block (defaults) |" in module.table(rows)
 
 
 # ---- the large (28x28) and signal suites
