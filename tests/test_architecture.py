@@ -35,7 +35,8 @@ ALLOWED = {
     },
     "_regressor": {"_base", "_constraints", "_heads", "_target_scaling"},
     "_labels": set(),
-    "_classifier": {"_base", "_constraints", "_heads", "_labels"},
+    "_class_outputs": {"_heads", "_labels"},
+    "_classifier": {"_base", "_class_outputs", "_constraints", "_heads", "_labels"},
     "datasets": set(),
     "streaming": {"_target_scaling"},
     "onnx": {
