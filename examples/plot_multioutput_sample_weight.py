@@ -60,8 +60,8 @@ fig.tight_layout()
 # %%
 # Sample weights are repeated rows
 # --------------------------------
-# With full-batch training (``batch_size="auto"`` is ``min(200, n_samples)``,
-# so fewer than 200 rows make one batch), weights of 0 to 3 train exactly like
+# With full-batch training (``batch_size="auto"`` is ``min(64, n_samples)``,
+# so fewer than 64 rows make one batch), weights of 0 to 3 train exactly like
 # the data with each row repeated that many times.
 rng = np.random.RandomState(0)
 X_small, y_small = X_train[:60], Y_train[:60, 1]

@@ -101,7 +101,7 @@ class TinyConvRegressor(RegressorMixin, BaseTinyConv):
         the size of the last block's pooled maps), so
         that the same ``learning_rate`` suits small and large images (see
         Notes); ``"sgd"`` takes plain steps.
-    learning_rate : float, default=0.03
+    learning_rate : float, default=0.015
         Initial step size (``learning_rate_init`` of MLPRegressor). The
         tutorial uses 0.7 with plain SGD on single images.
     learning_rate_schedule : {"constant", "invscaling", "adaptive"}, \
@@ -306,7 +306,7 @@ default="constant"
         kernel_scale=None,
         scale_target=True,
         solver="adam",
-        learning_rate=0.03,
+        learning_rate=0.015,
         learning_rate_schedule="constant",
         power_t=0.5,
         momentum=0.9,

@@ -477,7 +477,8 @@ def test_string_and_pandas_labels_and_float32(dtype):
 def test_pooling_and_feature_maps():
     X, y = _small()
     model = fit_quietly(
-        TinyConvClassifier(pooling="max", kernel_size=2, max_iter=5), X, y
+        TinyConvClassifier(pooling="max", kernel_size=2, padding="valid",
+                           pool_size=2, max_iter=5), X, y
     )
     assert model.pool_size_ == [(2, 2)]
     assert model.feature_maps(X).shape == (60, 16, 3, 3)

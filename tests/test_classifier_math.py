@@ -68,8 +68,9 @@ def _params(model):
 def test_loss_and_gradient_through_the_network(kind, pooling):
     y, head, targets, class_weight = _case(kind)
     estimator = TinyConvClassifier(
-        n_filters=2, kernel_size=3, pooling=pooling, alpha=0.01,
-        class_weight="balanced", kernel_scale=0.7, random_state=0,
+        n_filters=2, kernel_size=3, padding="valid", pooling=pooling,
+        pool_size=2, alpha=0.01, class_weight="balanced", kernel_scale=0.7,
+        random_state=0,
     )
     model = _initial(estimator, y)
     assert model.out_activation_ == head.out_activation

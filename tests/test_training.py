@@ -216,7 +216,7 @@ def test_tol_and_n_iter_no_change_stop_training(capsys):
 #: tol above any possible improvement: the rule fires at epoch 4 (the first
 #: epoch improves on "no loss yet", the next three do not).
 FIRES_AT_4 = dict(tol=1.0, n_iter_no_change=2, batch_size=20, n_filters=2,
-                  random_state=0)
+                  learning_rate=0.03, random_state=0)
 
 
 def test_cooldown_is_epochs_at_a_fifth_of_the_step_size(capsys):
