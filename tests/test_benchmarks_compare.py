@@ -101,6 +101,20 @@ def test_depth_quality_sets_params_of_the_cnns_only():
     assert "| canvas_digit | one block (defaults) |" in module.table(rows)
 
 
+def test_depth_quality_torch_curve_of_the_estimator():
+    spec = importlib.util.spec_from_file_location(
+        "depth_quality_torch", ROOT / "benchmarks" / "depth_quality_torch.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(100, 1, 6, 6), np.arange(100) % 2
+    scores = module.ours_curve(X[:80], y[:80], X[80:], y[80:], learning_rate=1e-3,
+                               epochs=2, report={1, 2}, seed=0)
+    assert sorted(scores) == [1, 2]
+    assert all(0 <= score <= 1 for score in scores.values())
+
+
 # ---- the large (28x28) and signal suites
 
 LARGE_X = (1797, 1, 28, 28)
