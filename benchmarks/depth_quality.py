@@ -74,16 +74,22 @@ TASKS = {
 }
 
 
+def splits(X, y, n_splits):
+    """``(X_train, X_test, y_train, y_test)`` of each stratified 75/25 split."""
+    labels = np.rint(y * 9).astype(int) if y.dtype.kind == "f" else y
+    for split in range(n_splits):
+        yield train_test_split(X, y, test_size=0.25, random_state=split,
+                               stratify=labels)
+
+
 def run(task_names, model_names, n_splits, params=None):
     rows = []
     for task in task_names:
         builder, models = TASKS[task]
         X, y = builder(random_state=0)
-        labels = np.rint(y * 9).astype(int) if y.dtype.kind == "f" else y
-        for split in range(n_splits):
-            X_train, X_test, y_train, y_test = train_test_split(
-                X, y, test_size=0.25, random_state=split, stratify=labels
-            )
+        for split, (X_train, X_test, y_train, y_test) in enumerate(
+            splits(X, y, n_splits)
+        ):
             for name in model_names or models:
                 if name not in models:
                     continue

@@ -23,18 +23,14 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 
-HERE = Path(__file__).resolve().parent
-for _path in (str(HERE.parent), str(HERE)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import tasks  # noqa: E402
+import depth_quality
 
-from sktinycnn import TinyConvClassifier  # noqa: E402
-
-BUILDERS = {"digits": tasks.make_digits, "canvas_digits": tasks.make_canvas_digits}
+#: The two-block classifier of the tuning guide, as depth_quality.py fits it.
+TWO_BLOCKS = depth_quality.CLASSIFIERS["two blocks 32/64"]
+TASKS = ("digits", "canvas_digits")
 
 
 def torch_curve(X_train, y_train, X_test, y_test, *, learning_rate, epochs,
@@ -76,10 +72,10 @@ def torch_curve(X_train, y_train, X_test, y_test, *, learning_rate, epochs,
 def ours_curve(X_train, y_train, X_test, y_test, *, learning_rate, epochs,
                report, seed):
     """The same for ``TinyConvClassifier``, one warm-started epoch at a time."""
-    model = TinyConvClassifier(
-        n_filters=(32, 64), kernel_size=3, padding="same", pool_size=2,
-        learning_rate=learning_rate, batch_size=64, max_iter=1, warm_start=True,
-        random_state=seed,
+    cls, kwargs = TWO_BLOCKS
+    model = cls(
+        **kwargs, learning_rate=learning_rate, batch_size=64, max_iter=1,
+        warm_start=True, random_state=seed,
     )
     scores = {}
     for epoch in range(1, epochs + 1):
@@ -93,20 +89,19 @@ def ours_curve(X_train, y_train, X_test, y_test, *, learning_rate, epochs,
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", choices=sorted(BUILDERS), default="canvas_digits")
+    parser.add_argument("--task", choices=TASKS, default="canvas_digits")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--report", default="5,10,20,30,40")
     parser.add_argument("--splits", type=int, default=3)
     args = parser.parse_args(argv)
     report = {int(e) for e in args.report.split(",")}
-    X, y = BUILDERS[args.task](random_state=0)
+    X, y = depth_quality.TASKS[args.task][0](random_state=0)
     X = X.reshape(len(X), 1, *X.shape[-2:]).astype(np.float64)
     curves = {"pytorch": [], "sktinycnn": []}
-    for split in range(args.splits):
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=0.25, random_state=split, stratify=y
-        )
+    for split, (X_train, X_test, y_train, y_test) in enumerate(
+        depth_quality.splits(X, y, args.splits)
+    ):
         parts = (X_train, y_train.astype(np.int64), X_test, y_test)
         kwargs = dict(learning_rate=args.learning_rate, epochs=args.epochs,
                       report=report, seed=split)
